@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn total_dice_are_capped_before_rolling() {
-        let ten_thousand = vec!["1000d6"; 10].join("+");
+        let ten_thousand = ["1000d6"; 10].join("+");
         assert_eq!(parse(&ten_thousand).map(|e| e.dice_count()), Ok(10_000));
         let one_more = format!("{ten_thousand}+1d6");
         assert_eq!(

@@ -1,1 +1,40 @@
-//! placeholder
+//! MCP over HTTP for any rmcp [`ServerHandler`]: Streamable HTTP at `/mcp` (stateful or
+//! stateless), `/healthz`, Host/Origin checks, a body limit and graceful shutdown.
+//!
+//! This crate knows nothing about dice or keys. [`router`] turns a handler factory into an
+//! [`axum::Router`] that a program mounts and wraps in its own layers (auth, tracing);
+//! [`serve`] runs it until a shutdown signal and lets in-flight requests finish.
+//!
+//! ```no_run
+//! # async fn demo<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(handler: H) -> Result<(), mcp_core::Error> {
+//! use mcp_core::{ServerConfig, Transport};
+//! let config = ServerConfig::builder().transport(Transport::Stateless).build()?;
+//! let app = mcp_core::router(&config, move || handler.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! mcp_core::serve(listener, app, &config, mcp_core::shutdown_signal()).await
+//! # }
+//! ```
+
+mod config;
+mod http;
+mod sessions;
+
+pub use config::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_SSE_KEEP_ALIVE, ServerConfig, ServerConfigBuilder, Transport,
+};
+pub use http::{HEALTH_PATH, MCP_PATH, router, serve, shutdown_signal};
+pub use rmcp::ServerHandler;
+pub use sessions::{CappedSessionManager, SessionError};
+
+/// Errors from configuring or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting makes no sense; the message says which and what is allowed.
+    #[error("invalid server configuration: {0}")]
+    InvalidConfig(String),
+    /// Binding or serving failed.
+    #[error("server I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of dice-mcp over real loopback HTTP: rmcp's client, OpenAI's request
+//! flow replayed with reqwest, limits, and the `dice-mcp` binary itself.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod binary;
+mod limits;
+mod openai_flow;
+mod rmcp_client;
+mod support;

@@ -1,0 +1,86 @@
+//! A dice-mcp server on 127.0.0.1:0 for one test, and raw JSON-RPC over HTTP helpers.
+
+use dice_tools::{DiceConfig, DiceTools};
+use mcp_core::{ServerConfig, ServerConfigBuilder, Transport};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+pub struct TestServer {
+    pub base: String,
+    pub mcp_url: String,
+    cancellation: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(transport: Transport) -> Self {
+        Self::start_with(
+            ServerConfig::builder().transport(transport),
+            DiceConfig::default(),
+        )
+        .await
+    }
+
+    pub async fn start_with(builder: ServerConfigBuilder, dice: DiceConfig) -> Self {
+        let cancellation = CancellationToken::new();
+        let config = builder
+            .cancellation_token(cancellation.clone())
+            .build()
+            .unwrap();
+        let tools = DiceTools::new(dice);
+        let app = mcp_core::router(&config, move || tools.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = cancellation.clone();
+        let task = tokio::spawn(async move {
+            mcp_core::serve(
+                listener,
+                app,
+                &config,
+                async move { stop.cancelled().await },
+            )
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            mcp_url: format!("http://{addr}/mcp"),
+            cancellation,
+            task,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.cancellation.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// The JSON-RPC message with `id` from a JSON or SSE response body.
+pub fn rpc_message(content_type: &str, body: &str, id: i64) -> Value {
+    let messages: Vec<Value> = if content_type.starts_with("text/event-stream") {
+        body.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect()
+    } else {
+        vec![serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))]
+    };
+    messages
+        .into_iter()
+        .find(|m| m["id"] == json!(id))
+        .unwrap_or_else(|| panic!("no message with id {id} in: {body}"))
+}
+
+pub fn initialize_body(id: i64, version: &str, client: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": { "name": client, "version": "1.0.0" }
+        }
+    })
+}

@@ -1,0 +1,322 @@
+//! [`ServerConfig`] and its builder: one coherent set of knobs for MCP over HTTP.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// Default request body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default cap on concurrent stateful sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
+/// Default idle time after which a stateful session is dropped.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+/// Default interval between SSE keep-alive comments.
+pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Default time in-flight requests get to finish after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How `/mcp` keeps (or does not keep) client state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Sessions via `Mcp-Session-Id`: `initialize` opens one, `DELETE` closes it, a
+    /// standalone `GET` stream carries server notifications. Capped and expired when idle.
+    Stateful {
+        /// Most sessions open at once; `initialize` beyond it gets `503`.
+        max_sessions: usize,
+        /// A session unused for this long is closed.
+        idle_timeout: Duration,
+    },
+    /// No sessions: every POST is answered on its own, as JSON. What OpenAI's client needs,
+    /// since it deletes its session and then keeps calling tools.
+    Stateless,
+}
+
+impl Transport {
+    /// Stateful with the default session cap and idle timeout.
+    pub const fn stateful() -> Self {
+        Self::Stateful {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            idle_timeout: DEFAULT_SESSION_IDLE,
+        }
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self::stateful()
+    }
+}
+
+/// Everything the MCP HTTP router needs to know. Build it with [`ServerConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub(crate) transport: Transport,
+    pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) sse_keep_alive: Option<Duration>,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) cancellation: CancellationToken,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfigBuilder::default().build_unchecked()
+    }
+}
+
+impl ServerConfig {
+    /// Starts a builder with the defaults: stateful, loopback hosts only, 1 MiB bodies.
+    ///
+    /// ```
+    /// use mcp_core::{ServerConfig, Transport};
+    /// let config = ServerConfig::builder()
+    ///     .transport(Transport::Stateless)
+    ///     .allowed_host("example.ngrok.app")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.transport(), Transport::Stateless);
+    /// assert!(config.allowed_hosts().iter().any(|h| h == "example.ngrok.app"));
+    /// ```
+    pub fn builder() -> ServerConfigBuilder {
+        ServerConfigBuilder::default()
+    }
+
+    /// The transport mode.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Hosts (`host` or `host:port`) accepted in the `Host` header.
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed_hosts
+    }
+
+    /// Browser origins accepted in the `Origin` header (requests without one always pass).
+    pub fn allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
+    }
+
+    /// Largest request body accepted, in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// How long in-flight requests may run after a shutdown signal before streams are cut.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
+    }
+
+    /// The token that, once cancelled, closes every session and stream of this server.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancellation.clone()
+    }
+}
+
+/// Builder for [`ServerConfig`].
+#[derive(Debug, Clone)]
+pub struct ServerConfigBuilder {
+    transport: Transport,
+    extra_hosts: Vec<String>,
+    max_body_bytes: usize,
+    sse_keep_alive: Option<Duration>,
+    shutdown_grace: Duration,
+    cancellation: CancellationToken,
+}
+
+impl Default for ServerConfigBuilder {
+    fn default() -> Self {
+        Self {
+            transport: Transport::default(),
+            extra_hosts: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            cancellation: CancellationToken::new(),
+        }
+    }
+}
+
+/// Hosts always accepted: the loopback names a local client uses.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+impl ServerConfigBuilder {
+    /// Sets the transport mode.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Accepts one more `Host` (e.g. the public tunnel's host), besides loopback. Browser
+    /// requests from `https://HOST` and `http://HOST` are accepted too.
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.extra_hosts.push(host.into());
+        self
+    }
+
+    /// Accepts several more hosts; see [`Self::allowed_host`].
+    pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.extra_hosts.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Largest request body accepted; larger ones get `413`.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Interval of SSE keep-alive comments; `None` turns them off.
+    pub fn sse_keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.sse_keep_alive = interval;
+        self
+    }
+
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Uses the caller's token, so cancelling it closes this server's sessions and streams.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.cancellation = token;
+        self
+    }
+
+    /// Checks the settings and builds the config.
+    pub fn build(self) -> Result<ServerConfig, Error> {
+        if self.max_body_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "the request body limit must be at least 1 byte".into(),
+            ));
+        }
+        if let Transport::Stateful {
+            max_sessions,
+            idle_timeout,
+        } = self.transport
+        {
+            if max_sessions == 0 {
+                return Err(Error::InvalidConfig(
+                    "the session cap must be at least 1 (or use the stateless transport)".into(),
+                ));
+            }
+            if idle_timeout.is_zero() {
+                return Err(Error::InvalidConfig(
+                    "the session idle timeout must be longer than zero".into(),
+                ));
+            }
+        }
+        for host in &self.extra_hosts {
+            let valid = !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if !valid {
+                return Err(Error::InvalidConfig(format!(
+                    "allowed host {host:?} is not a host name or host:port (e.g. example.ngrok.app)"
+                )));
+            }
+        }
+        Ok(self.build_unchecked())
+    }
+
+    fn build_unchecked(self) -> ServerConfig {
+        let mut allowed_hosts: Vec<String> = LOOPBACK_HOSTS
+            .iter()
+            .map(|host| (*host).to_owned())
+            .collect();
+        let mut allowed_origins = Vec::new();
+        for host in LOOPBACK_HOSTS {
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            allowed_origins.push(format!("http://{host}:*"));
+            allowed_origins.push(format!("https://{host}:*"));
+        }
+        for host in self.extra_hosts {
+            let lowered = host.to_ascii_lowercase();
+            let origin_host = if lowered.contains(':') {
+                lowered.clone()
+            } else {
+                format!("{lowered}:*")
+            };
+            allowed_origins.push(format!("https://{origin_host}"));
+            allowed_origins.push(format!("http://{origin_host}"));
+            if !allowed_hosts.contains(&lowered) {
+                allowed_hosts.push(lowered);
+            }
+        }
+        ServerConfig {
+            transport: self.transport,
+            allowed_hosts,
+            allowed_origins,
+            max_body_bytes: self.max_body_bytes,
+            sse_keep_alive: self.sse_keep_alive,
+            shutdown_grace: self.shutdown_grace,
+            cancellation: self.cancellation,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_stateful_loopback_and_one_mebibyte() {
+        let config = ServerConfig::default();
+        assert_eq!(config.transport(), Transport::stateful());
+        assert_eq!(config.allowed_hosts(), ["localhost", "127.0.0.1", "::1"]);
+        assert_eq!(config.max_body_bytes(), 1024 * 1024);
+        assert!(
+            config
+                .allowed_origins()
+                .iter()
+                .any(|o| o == "http://localhost:*")
+        );
+    }
+
+    #[test]
+    fn extra_hosts_are_lowercased_and_allowed_as_origins() {
+        let config = ServerConfig::builder()
+            .allowed_host("Abc.NGROK.app")
+            .build()
+            .unwrap();
+        assert!(config.allowed_hosts().iter().any(|h| h == "abc.ngrok.app"));
+        assert!(
+            config
+                .allowed_origins()
+                .iter()
+                .any(|o| o == "https://abc.ngrok.app:*")
+        );
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        assert!(ServerConfig::builder().max_body_bytes(0).build().is_err());
+        assert!(ServerConfig::builder().allowed_host("").build().is_err());
+        assert!(ServerConfig::builder().allowed_host("a b").build().is_err());
+        assert!(
+            ServerConfig::builder()
+                .allowed_host("https://x.io")
+                .build()
+                .is_err()
+        );
+        let no_sessions = Transport::Stateful {
+            max_sessions: 0,
+            idle_timeout: DEFAULT_SESSION_IDLE,
+        };
+        assert!(
+            ServerConfig::builder()
+                .transport(no_sessions)
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The axum router ([`router`]) and the server loop with graceful shutdown ([`serve`]).
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    },
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::{
+    Error, ServerConfig, Transport,
+    sessions::{CappedSessionManager, SharedSessions},
+};
+
+/// Where MCP Streamable HTTP is served (also answered at `/mcp/`, without a redirect).
+pub const MCP_PATH: &str = "/mcp";
+/// The liveness endpoint: `200` while the server is serving.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Builds the router for a handler factory: `/mcp`, `/mcp/` and `/healthz`.
+///
+/// The factory is called once per session (stateful) or per request (stateless), so make it
+/// cheap: clone a prepared handler.
+pub fn router<S, F>(config: &ServerConfig, factory: F) -> Router
+where
+    S: ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let factory = move || Ok(factory());
+    let rmcp_config = rmcp_config(config);
+    let mcp = match config.transport {
+        Transport::Stateful {
+            max_sessions,
+            idle_timeout,
+        } => {
+            let sessions: SharedSessions =
+                Arc::new(CappedSessionManager::new(max_sessions, idle_timeout));
+            let service = StreamableHttpService::new(factory, sessions.clone(), rmcp_config);
+            Router::new()
+                .route_service(MCP_PATH, service.clone())
+                .route_service("/mcp/", service)
+                .layer(middleware::from_fn_with_state(sessions, refuse_when_full))
+        }
+        Transport::Stateless => {
+            let service = StreamableHttpService::new(
+                factory,
+                Arc::new(NeverSessionManager::default()),
+                rmcp_config,
+            );
+            Router::new()
+                .route_service(MCP_PATH, service.clone())
+                .route_service("/mcp/", service)
+                .layer(middleware::from_fn(answer_stateless_delete))
+        }
+    };
+    // rmcp enforces `max_body_bytes` itself while it streams the body (413, whatever the
+    // framing); tower-http's limit layer in front would turn a chunked overrun into a 500.
+    mcp.route(HEALTH_PATH, get(health))
+}
+
+fn rmcp_config(config: &ServerConfig) -> StreamableHttpServerConfig {
+    let stateless = config.transport == Transport::Stateless;
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(!stateless)
+        .with_json_response(stateless)
+        .with_allowed_hosts(config.allowed_hosts.iter().cloned())
+        .with_allowed_origins(config.allowed_origins.iter().cloned())
+        .with_max_request_body_bytes(config.max_body_bytes)
+        .with_sse_keep_alive(config.sse_keep_alive)
+        .with_cancellation_token(config.cancellation.child_token())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// A stateless server has no session to end: a client that sends `DELETE` anyway (as
+/// OpenAI's does after listing tools) is told it worked, rather than `405`.
+async fn answer_stateless_delete(request: Request, next: Next) -> Response {
+    if request.method() == Method::DELETE {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    }
+}
+
+/// `503 Service Unavailable` for a new session when the cap is reached, instead of rmcp's
+/// generic `500`. Only POSTs without `Mcp-Session-Id` can open a session; requests on the
+/// session-less 2026-07-28 revision never do, so they pass.
+async fn refuse_when_full(
+    State(sessions): State<SharedSessions>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens_session = request.method() == Method::POST
+        && !request.headers().contains_key("mcp-session-id")
+        && request
+            .headers()
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|version| version < "2026-07-28");
+    if opens_session && !sessions.has_room().await {
+        tracing::warn!(
+            max = sessions.max_sessions(),
+            "refused a new session: cap reached"
+        );
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Service Unavailable: {} sessions are open, the most this server allows; \
+                 retry later",
+                sessions.max_sessions()
+            ),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Serves `app` on `listener` until `signal` resolves, then shuts down gracefully: no new
+/// connections, in-flight requests get [`ServerConfig::shutdown_grace`] to finish, then the
+/// config's cancellation token closes every session and stream that is still open.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let cancellation = config.cancellation.clone();
+    let grace = config.shutdown_grace;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn({
+        let cancellation = cancellation.clone();
+        async move {
+            tokio::select! {
+                () = signal => {}
+                () = cancellation.cancelled() => {}
+            }
+            tracing::info!(
+                grace_secs = grace.as_secs_f32(),
+                "shutting down: draining requests"
+            );
+            let _ = stop_tx.send(());
+            // Long-lived streams would hold the drain open forever: cut them after the grace.
+            tokio::time::sleep(grace).await;
+            cancellation.cancel();
+        }
+    });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    watcher.abort();
+    cancellation.cancel();
+    result.map_err(Error::Io)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,234 @@
+//! mcp-core on its own, with a tiny handler (no dice): graceful shutdown drains in-flight
+//! requests, idle sessions expire, and the router answers without the launcher.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use mcp_core::{ServerConfig, Transport};
+use reqwest::{Client, StatusCode};
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ServerCapabilities,
+        ServerConfig as InitResult,
+    },
+    service::RequestContext,
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// One tool, `sleep {ms}`, that answers "slept" after waiting.
+#[derive(Clone)]
+struct Sleeper;
+
+impl ServerHandler for Sleeper {
+    fn get_info(&self) -> InitResult {
+        InitResult::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ms = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("ms"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(CallToolResult::success(vec![ContentBlock::text("slept")]).into())
+    }
+}
+
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+struct Running {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), mcp_core::Error>>,
+}
+
+async fn start(config: ServerConfig) -> Running {
+    let app = mcp_core::router(&config, || Sleeper);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        mcp_core::serve(listener, app, &config, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Running {
+        url,
+        stop: Some(stop),
+        task,
+    }
+}
+
+fn sleep_call(ms: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "sleep", "arguments": {"ms": ms}}})
+}
+
+#[tokio::test]
+async fn shutdown_signal_lets_in_flight_requests_finish() {
+    let config = ServerConfig::builder()
+        .transport(Transport::Stateless)
+        .build()
+        .unwrap();
+    let mut server = start(config).await;
+    let http = Client::new();
+    let in_flight = tokio::spawn({
+        let url = format!("{}/mcp", server.url);
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .header("accept", ACCEPT_BOTH)
+                .json(&sleep_call(600))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let signalled = Instant::now();
+    server.stop.take().unwrap().send(()).unwrap();
+
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "slept");
+
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("serve returned after draining")
+        .unwrap()
+        .unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    let after = http.get(format!("{}/healthz", server.url)).send().await;
+    assert!(after.is_err(), "no new connections after shutdown");
+}
+
+#[tokio::test]
+async fn open_streams_are_cut_after_the_grace_period() {
+    let config = ServerConfig::builder()
+        .shutdown_grace(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let mut server = start(config).await;
+    let http = Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "it", "version": "0"}}});
+    let response = http
+        .post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.text().await.unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    http.post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .header("mcp-session-id", &session)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    // A standalone GET stream stays open until the server ends it.
+    let stream = http
+        .get(format!("{}/mcp", server.url))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    server.stop.take().unwrap().send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("an open stream must not hold shutdown past the grace period")
+        .unwrap()
+        .unwrap();
+    drop(stream);
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let transport = Transport::Stateful {
+        max_sessions: 10,
+        idle_timeout: Duration::from_millis(200),
+    };
+    let config = ServerConfig::builder()
+        .transport(transport)
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let http = Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {},
+        "clientInfo": {"name": "it", "version": "0"}}});
+    let response = http
+        .post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.text().await.unwrap();
+
+    // Each request counts as activity, so wait well past the idle timeout before asking.
+    let mut status = StatusCode::OK;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        status = http
+            .post(format!("{}/mcp", server.url))
+            .header("accept", ACCEPT_BOTH)
+            .header("mcp-session-id", &session)
+            .json(&sleep_call(0))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+    }
+    assert_eq!(status, StatusCode::NOT_FOUND, "an idle session is closed");
+}
+
+#[tokio::test]
+async fn unknown_session_gets_404_and_healthz_200() {
+    let server = start(ServerConfig::default()).await;
+    let http = Client::new();
+    let status = http
+        .post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .header("mcp-session-id", "no-such-session")
+        .json(&sleep_call(0))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let health = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
