@@ -1,0 +1,55 @@
+"""Drive dice-mcp with the official Python MCP SDK: list, call roll_dice and roll, bad input.
+
+usage: python python_sdk_client.py URL MODE
+MODE is the SDK's `Client(mode=...)`: legacy (initialize handshake), auto (server/discover,
+falling back to initialize) or 2026-07-28 (stateless revision, no handshake).
+Exits non-zero with a message on the first thing that is not as expected.
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import Client
+
+EXPECTED_SCHEMA = {
+    "type": "object",
+    "properties": {"n_dice": {"type": "integer"}},
+    "required": ["n_dice"],
+}
+
+
+def check(condition, message):
+    if not condition:
+        raise SystemExit(f"FAIL: {message}")
+
+
+async def main(url: str, mode: str) -> None:
+    async with Client(url, mode=mode, raise_exceptions=True) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        check(set(tools) == {"roll_dice", "roll"}, f"tools are {sorted(tools)}")
+        roll_dice = tools["roll_dice"]
+        check(
+            roll_dice.description == "Roll `n_dice` 6-sided dice and return the results.",
+            f"description is {roll_dice.description!r}",
+        )
+        check(roll_dice.input_schema == EXPECTED_SCHEMA, f"schema is {roll_dice.input_schema}")
+
+        result = await client.call_tool("roll_dice", {"n_dice": 5})
+        check(not result.is_error, f"roll_dice failed: {result}")
+        rolls = json.loads(result.content[0].text)
+        check(len(rolls) == 5 and all(1 <= r <= 6 for r in rolls), f"rolls are {rolls}")
+        check(result.structured_content == {"result": rolls}, f"structured {result.structured_content}")
+
+        result = await client.call_tool("roll", {"expression": "4d6kh3+2"})
+        check(not result.is_error, f"roll failed: {result}")
+        total = result.structured_content["total"]
+        check(5 <= total <= 20, f"total is {total}")
+
+        result = await client.call_tool("roll_dice", {"n_dice": 0})
+        check(result.is_error, f"n_dice=0 was not an error: {result}")
+    print(f"ok: python mcp SDK, mode {mode}: listed, rolled {rolls}, 4d6kh3+2 = {total}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
