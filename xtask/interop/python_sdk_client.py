@@ -1,8 +1,9 @@
 """Drive dice-mcp with the official Python MCP SDK: list, call roll_dice and roll, bad input.
 
 usage: python python_sdk_client.py URL MODE
-MODE is the SDK's `Client(mode=...)`: legacy (initialize handshake), auto (server/discover,
-falling back to initialize) or 2026-07-28 (stateless revision, no handshake).
+A URL ending in /sse is driven through the SDK's legacy `sse_client`; any other URL through
+Streamable HTTP. MODE is the SDK's `Client(mode=...)`: legacy (initialize handshake), auto
+(server/discover, falling back to initialize) or 2026-07-28 (stateless revision).
 Exits non-zero with a message on the first thing that is not as expected.
 """
 
@@ -11,6 +12,7 @@ import json
 import sys
 
 from mcp import Client
+from mcp.client.sse import sse_client
 
 EXPECTED_SCHEMA = {
     "type": "object",
@@ -25,7 +27,8 @@ def check(condition, message):
 
 
 async def main(url: str, mode: str) -> None:
-    async with Client(url, mode=mode, raise_exceptions=True) as client:
+    server = sse_client(url) if url.rstrip("/").endswith("/sse") else url
+    async with Client(server, mode=mode, raise_exceptions=True) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         check(set(tools) == {"roll_dice", "roll"}, f"tools are {sorted(tools)}")
         roll_dice = tools["roll_dice"]
@@ -48,7 +51,7 @@ async def main(url: str, mode: str) -> None:
 
         result = await client.call_tool("roll_dice", {"n_dice": 0})
         check(result.is_error, f"n_dice=0 was not an error: {result}")
-    print(f"ok: python mcp SDK, mode {mode}: listed, rolled {rolls}, 4d6kh3+2 = {total}")
+    print(f"ok: python mcp SDK, {url}, mode {mode}: listed, rolled {rolls}, 4d6kh3+2 = {total}")
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ fn print_banner(url: &str, stateful: bool) {
     } else {
         ""
     };
+    let sse_url = format!("{}/sse", url.trim_end_matches("/mcp"));
     let banner = format!(
         "
 ────────────────────────────────────────────────────────────────────────
  dice-mcp is serving ({mode}) at
 
-   {url}
+   {url}        Streamable HTTP: use this one
+   {sse_url}        legacy HTTP+SSE, for older clients
 
  Roll three dice with curl:
 

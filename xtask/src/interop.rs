@@ -30,17 +30,24 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
         ("stateful", &["--addr", "127.0.0.1:0"][..]),
     ] {
         let server = Server::start(binary, args, &[], false)?;
-        for client_mode in ["legacy", "auto", "2026-07-28"] {
+        let sse_url = format!("{}/sse", server.url.trim_end_matches("/mcp"));
+        let cases = [
+            ("streamable HTTP", server.url.as_str(), "legacy"),
+            ("streamable HTTP", server.url.as_str(), "auto"),
+            ("streamable HTTP", server.url.as_str(), "2026-07-28"),
+            ("SSE", sse_url.as_str(), "legacy"),
+        ];
+        for (transport, url, client_mode) in cases {
             let started = Instant::now();
             let output = Command::new(&python)
                 .arg(&script)
-                .args([server.url.as_str(), client_mode])
+                .args([url, client_mode])
                 .output()
                 .context("could not run the Python client")?;
             let ok = output.status.success();
             if !ok {
                 eprintln!(
-                    "--- python mcp ({client_mode}) against {server_mode} server failed ---\n\
+                    "--- python mcp ({client_mode}) at {url} ({server_mode} server) failed ---\n\
                      client stdout:\n{}\nclient stderr:\n{}\nserver log tail:\n{}\n---",
                     String::from_utf8_lossy(&output.stdout),
                     String::from_utf8_lossy(&output.stderr),
@@ -49,7 +56,11 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
             }
             rows.push(Row {
                 client: format!("python mcp SDK, mode {client_mode}"),
-                transport: format!("streamable HTTP, {server_mode}"),
+                transport: if transport == "SSE" {
+                    "SSE (/sse)".to_owned()
+                } else {
+                    format!("{transport}, {server_mode}")
+                },
                 ok,
                 seconds: started.elapsed().as_secs_f64(),
             });

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Put MCP dice tools on the internet, safely, for OpenAI's Responses API and every other
 /// remote MCP client (Claude, Cursor, VS Code, MCP Inspector).
@@ -19,11 +19,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve roll_dice and roll over MCP Streamable HTTP at /mcp.
+    /// Serve roll_dice and roll over MCP: Streamable HTTP at /mcp, legacy SSE at /sse.
     #[command(after_help = "Examples:\n  \
         dice-mcp serve                       # stateful, on 127.0.0.1:8000\n  \
         dice-mcp serve --stateless           # what OpenAI's Responses API needs\n  \
-        dice-mcp serve --allowed-host abc.ngrok.app   # behind a tunnel or proxy\n\n\
+        dice-mcp serve --allowed-host abc.ngrok.app   # behind a tunnel or proxy\n  \
+        dice-mcp serve --transport sse       # only the legacy /sse endpoint\n\n\
         Try it:\n  \
         curl -s http://127.0.0.1:8000/healthz")]
     Serve(ServeArgs),
@@ -42,6 +43,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_STATELESS")]
     pub stateless: bool,
 
+    /// Which MCP transports to serve: Streamable HTTP at /mcp (preferred), the legacy
+    /// HTTP+SSE transport at /sse (for older clients and configs copied from FastMCP's
+    /// guide), or both.
+    #[arg(long, env = "DICE_MCP_TRANSPORT", value_enum, default_value_t = TransportArg::Both)]
+    pub transport: TransportArg,
+
     /// Also accept this Host header (e.g. your tunnel's or proxy's public host name).
     /// Loopback names are always accepted; any other Host gets 403 (DNS-rebinding guard).
     /// Repeat the flag, or separate with commas in the environment variable.
@@ -57,7 +64,8 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=i64::from(dice_tools::MAX_DICE_LIMIT)))]
     pub max_dice: u32,
 
-    /// Most stateful sessions open at once; further initialize requests get 503.
+    /// Most sessions open at once (stateful /mcp sessions and /sse streams together);
+    /// further ones get 503.
     #[arg(long, env = "DICE_MCP_MAX_SESSIONS", default_value_t = mcp_core::DEFAULT_MAX_SESSIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_sessions: usize,
@@ -71,6 +79,27 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_MAX_BODY_BYTES", default_value_t = mcp_core::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
+}
+
+/// `--transport` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Streamable HTTP at /mcp only.
+    Streamable,
+    /// Legacy HTTP+SSE at /sse and /messages/ only.
+    Sse,
+    /// Both.
+    Both,
+}
+
+impl From<TransportArg> for mcp_core::Endpoints {
+    fn from(value: TransportArg) -> Self {
+        match value {
+            TransportArg::Streamable => Self::Streamable,
+            TransportArg::Sse => Self::Sse,
+            TransportArg::Both => Self::Both,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +119,7 @@ mod tests {
         assert_eq!(args.addr.to_string(), "127.0.0.1:8000");
         assert!(!args.stateless);
         assert_eq!(args.max_dice, 1000);
+        assert_eq!(args.transport, TransportArg::Both);
 
         let cli = Cli::try_parse_from([
             "dice-mcp",
@@ -116,5 +146,6 @@ mod tests {
         assert!(Cli::try_parse_from(["dice-mcp", "serve", "--max-dice", "0"]).is_err());
         assert!(Cli::try_parse_from(["dice-mcp", "serve", "--max-sessions", "0"]).is_err());
         assert!(Cli::try_parse_from(["dice-mcp", "serve", "--addr", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["dice-mcp", "serve", "--transport", "ws"]).is_err());
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dice_tools::{DiceConfig, DiceTools};
-use mcp_core::{ServerConfig, Transport};
+use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
 
 use crate::cli::ServeArgs;
 
@@ -22,13 +22,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let transport = if args.stateless {
         Transport::Stateless
     } else {
-        Transport::Stateful {
-            max_sessions: args.max_sessions,
-            idle_timeout: Duration::from_secs(args.session_idle_secs),
-        }
+        Transport::Stateful
     };
+    let endpoints = Endpoints::from(args.transport);
     let config = ServerConfig::builder()
         .transport(transport)
+        .endpoints(endpoints)
+        .session_limits(SessionLimits {
+            max_sessions: args.max_sessions,
+            idle_timeout: Duration::from_secs(args.session_idle_secs),
+        })
         .allowed_hosts(args.allowed_hosts.iter().cloned())
         .max_body_bytes(args.max_body_bytes)
         .build()
@@ -51,7 +54,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("could not read the address the server is listening on")?;
     if !local.ip().is_loopback() {
         tracing::warn!(
-            "listening on {local}, which is reachable from other machines, without \
+            "bound to {local}, which is reachable from other machines, without \
              authentication: anyone who can reach it can call the tools. Prefer 127.0.0.1 \
              and a tunnel; requests must still carry an allowed Host (--allowed-host)"
         );
@@ -61,10 +64,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "stateful"
     };
-    tracing::info!(
-        "dice-mcp listening on http://{local}{} ({mode})",
-        mcp_core::MCP_PATH
-    );
+    // The first URL is the one to use; "listening on URL" is what scripts (and xtask) read.
+    if endpoints.streamable() {
+        tracing::info!(
+            "dice-mcp listening on http://{local}{} ({mode})",
+            mcp_core::MCP_PATH
+        );
+    }
+    if endpoints.sse() {
+        let lead = if endpoints.streamable() {
+            "legacy SSE clients use"
+        } else {
+            "dice-mcp listening on"
+        };
+        tracing::info!("{lead} http://{local}{} (SSE)", mcp_core::SSE_PATH);
+    }
     mcp_core::serve(listener, app, &config, mcp_core::shutdown_signal())
         .await
         .context("the server stopped with an error")?;

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::Error;
+use crate::{Error, sessions::SessionBudget};
 
 /// Default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Default cap on concurrent stateful sessions.
+/// Default cap on concurrent sessions (stateful `/mcp` and `/sse` together).
 pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
 /// Default idle time after which a stateful session is dropped.
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
@@ -18,34 +18,57 @@ pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How `/mcp` keeps (or does not keep) client state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
     /// Sessions via `Mcp-Session-Id`: `initialize` opens one, `DELETE` closes it, a
-    /// standalone `GET` stream carries server notifications. Capped and expired when idle.
-    Stateful {
-        /// Most sessions open at once; `initialize` beyond it gets `503`.
-        max_sessions: usize,
-        /// A session unused for this long is closed.
-        idle_timeout: Duration,
-    },
+    /// standalone `GET` stream carries server notifications. Bounded by [`SessionLimits`].
+    #[default]
+    Stateful,
     /// No sessions: every POST is answered on its own, as JSON. What OpenAI's client needs,
     /// since it deletes its session and then keeps calling tools.
     Stateless,
 }
 
-impl Transport {
-    /// Stateful with the default session cap and idle timeout.
-    pub const fn stateful() -> Self {
-        Self::Stateful {
-            max_sessions: DEFAULT_MAX_SESSIONS,
-            idle_timeout: DEFAULT_SESSION_IDLE,
-        }
+/// Which MCP transports the router serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endpoints {
+    /// Streamable HTTP at `/mcp` only.
+    Streamable,
+    /// The legacy 2024-11-05 HTTP+SSE transport at `/sse` + `/messages/` only.
+    Sse,
+    /// Both, side by side.
+    #[default]
+    Both,
+}
+
+impl Endpoints {
+    /// Whether `/mcp` is served.
+    pub fn streamable(self) -> bool {
+        matches!(self, Self::Streamable | Self::Both)
+    }
+
+    /// Whether `/sse` and `/messages/` are served.
+    pub fn sse(self) -> bool {
+        matches!(self, Self::Sse | Self::Both)
     }
 }
 
-impl Default for Transport {
+/// Bounds on sessions: stateful `/mcp` sessions and `/sse` streams share one cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Most sessions open at once; a new one beyond it gets `503`.
+    pub max_sessions: usize,
+    /// A stateful `/mcp` session unused for this long is closed. (An `/sse` session lives
+    /// exactly as long as its stream.)
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionLimits {
     fn default() -> Self {
-        Self::stateful()
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            idle_timeout: DEFAULT_SESSION_IDLE,
+        }
     }
 }
 
@@ -53,6 +76,9 @@ impl Default for Transport {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub(crate) transport: Transport,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) limits: SessionLimits,
+    pub(crate) budget: SessionBudget,
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
@@ -68,7 +94,8 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Starts a builder with the defaults: stateful, loopback hosts only, 1 MiB bodies.
+    /// Starts a builder with the defaults: stateful `/mcp` and `/sse` both served, loopback
+    /// hosts only, 1 MiB bodies, 1000 sessions.
     ///
     /// ```
     /// use mcp_core::{ServerConfig, Transport};
@@ -84,9 +111,25 @@ impl ServerConfig {
         ServerConfigBuilder::default()
     }
 
-    /// The transport mode.
+    /// The transport mode of `/mcp`.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// Which transports are served.
+    pub fn endpoints(&self) -> Endpoints {
+        self.endpoints
+    }
+
+    /// The session bounds.
+    pub fn session_limits(&self) -> SessionLimits {
+        self.limits
+    }
+
+    /// Sessions open right now, across `/mcp` and `/sse` of every router built from this
+    /// config (clones share the count).
+    pub fn open_sessions(&self) -> usize {
+        self.budget.open()
     }
 
     /// Hosts (`host` or `host:port`) accepted in the `Host` header.
@@ -119,6 +162,8 @@ impl ServerConfig {
 #[derive(Debug, Clone)]
 pub struct ServerConfigBuilder {
     transport: Transport,
+    endpoints: Endpoints,
+    limits: SessionLimits,
     extra_hosts: Vec<String>,
     max_body_bytes: usize,
     sse_keep_alive: Option<Duration>,
@@ -130,6 +175,8 @@ impl Default for ServerConfigBuilder {
     fn default() -> Self {
         Self {
             transport: Transport::default(),
+            endpoints: Endpoints::default(),
+            limits: SessionLimits::default(),
             extra_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
@@ -143,9 +190,21 @@ impl Default for ServerConfigBuilder {
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 impl ServerConfigBuilder {
-    /// Sets the transport mode.
+    /// Sets the transport mode of `/mcp`.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// Sets which transports are served.
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// Sets the session cap and idle timeout.
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -193,21 +252,15 @@ impl ServerConfigBuilder {
                 "the request body limit must be at least 1 byte".into(),
             ));
         }
-        if let Transport::Stateful {
-            max_sessions,
-            idle_timeout,
-        } = self.transport
-        {
-            if max_sessions == 0 {
-                return Err(Error::InvalidConfig(
-                    "the session cap must be at least 1 (or use the stateless transport)".into(),
-                ));
-            }
-            if idle_timeout.is_zero() {
-                return Err(Error::InvalidConfig(
-                    "the session idle timeout must be longer than zero".into(),
-                ));
-            }
+        if self.limits.max_sessions == 0 {
+            return Err(Error::InvalidConfig(
+                "the session cap must be at least 1".into(),
+            ));
+        }
+        if self.limits.idle_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "the session idle timeout must be longer than zero".into(),
+            ));
         }
         for host in &self.extra_hosts {
             let valid = !host.is_empty()
@@ -254,6 +307,9 @@ impl ServerConfigBuilder {
         }
         ServerConfig {
             transport: self.transport,
+            endpoints: self.endpoints,
+            limits: self.limits,
+            budget: SessionBudget::new(self.limits.max_sessions),
             allowed_hosts,
             allowed_origins,
             max_body_bytes: self.max_body_bytes,
@@ -271,7 +327,9 @@ mod tests {
     #[test]
     fn defaults_are_stateful_loopback_and_one_mebibyte() {
         let config = ServerConfig::default();
-        assert_eq!(config.transport(), Transport::stateful());
+        assert_eq!(config.transport(), Transport::Stateful);
+        assert_eq!(config.endpoints(), Endpoints::Both);
+        assert_eq!(config.session_limits().max_sessions, 1000);
         assert_eq!(config.allowed_hosts(), ["localhost", "127.0.0.1", "::1"]);
         assert_eq!(config.max_body_bytes(), 1024 * 1024);
         assert!(
@@ -308,13 +366,23 @@ mod tests {
                 .build()
                 .is_err()
         );
-        let no_sessions = Transport::Stateful {
+        let no_sessions = SessionLimits {
             max_sessions: 0,
-            idle_timeout: DEFAULT_SESSION_IDLE,
+            ..SessionLimits::default()
         };
         assert!(
             ServerConfig::builder()
-                .transport(no_sessions)
+                .session_limits(no_sessions)
+                .build()
+                .is_err()
+        );
+        let no_idle = SessionLimits {
+            idle_timeout: Duration::ZERO,
+            ..SessionLimits::default()
+        };
+        assert!(
+            ServerConfig::builder()
+                .session_limits(no_idle)
                 .build()
                 .is_err()
         );

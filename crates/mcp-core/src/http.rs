@@ -21,7 +21,8 @@ use tokio::net::TcpListener;
 
 use crate::{
     Error, ServerConfig, Transport,
-    sessions::{CappedSessionManager, SharedSessions},
+    guard::{HostGuard, check_host_and_origin},
+    sessions::{CappedSessionManager, SessionBudget},
 };
 
 /// Where MCP Streamable HTTP is served (also answered at `/mcp/`, without a redirect).
@@ -29,45 +30,63 @@ pub const MCP_PATH: &str = "/mcp";
 /// The liveness endpoint: `200` while the server is serving.
 pub const HEALTH_PATH: &str = "/healthz";
 
-/// Builds the router for a handler factory: `/mcp`, `/mcp/` and `/healthz`.
+/// Builds the router for a handler factory: `/mcp` and `/mcp/` (Streamable HTTP), `/sse`
+/// and `/messages/` (legacy HTTP+SSE), as [`ServerConfig::endpoints`] says, and `/healthz`.
 ///
-/// The factory is called once per session (stateful) or per request (stateless), so make it
-/// cheap: clone a prepared handler.
+/// The factory is called once per session (stateful, SSE) or per request (stateless), so
+/// make it cheap: clone a prepared handler.
 pub fn router<S, F>(config: &ServerConfig, factory: F) -> Router
+where
+    S: ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let factory = Arc::new(factory);
+    let mut mcp = Router::new();
+    if config.endpoints.streamable() {
+        mcp = mcp.merge(streamable_routes(config, Arc::clone(&factory)));
+    }
+    if config.endpoints.sse() {
+        mcp = mcp.merge(crate::sse::routes(config, factory));
+    }
+    let guard = Arc::new(HostGuard::new(
+        &config.allowed_hosts,
+        &config.allowed_origins,
+    ));
+    mcp.layer(middleware::from_fn_with_state(guard, check_host_and_origin))
+        .route(HEALTH_PATH, get(health))
+}
+
+fn streamable_routes<S, F>(config: &ServerConfig, factory: Arc<F>) -> Router
 where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
 {
     let factory = move || Ok(factory());
     let rmcp_config = rmcp_config(config);
-    let mcp = match config.transport {
-        Transport::Stateful {
-            max_sessions,
-            idle_timeout,
-        } => {
-            let sessions: SharedSessions =
-                Arc::new(CappedSessionManager::new(max_sessions, idle_timeout));
-            let service = StreamableHttpService::new(factory, sessions.clone(), rmcp_config);
+    match config.transport {
+        Transport::Stateful => {
+            let sessions = Arc::new(CappedSessionManager::new(
+                config.budget.clone(),
+                config.limits.idle_timeout,
+            ));
+            let service = StreamableHttpService::new(factory, sessions, rmcp_config);
             Router::new()
                 .route_service(MCP_PATH, service.clone())
                 .route_service("/mcp/", service)
-                .layer(middleware::from_fn_with_state(sessions, refuse_when_full))
+                .layer(middleware::from_fn_with_state(
+                    config.budget.clone(),
+                    refuse_when_full,
+                ))
         }
         Transport::Stateless => {
-            let service = StreamableHttpService::new(
-                factory,
-                Arc::new(NeverSessionManager::default()),
-                rmcp_config,
-            );
+            let sessions = Arc::new(NeverSessionManager::default());
+            let service = StreamableHttpService::new(factory, sessions, rmcp_config);
             Router::new()
                 .route_service(MCP_PATH, service.clone())
                 .route_service("/mcp/", service)
                 .layer(middleware::from_fn(answer_stateless_delete))
         }
-    };
-    // rmcp enforces `max_body_bytes` itself while it streams the body (413, whatever the
-    // framing); tower-http's limit layer in front would turn a chunked overrun into a 500.
-    mcp.route(HEALTH_PATH, get(health))
+    }
 }
 
 fn rmcp_config(config: &ServerConfig) -> StreamableHttpServerConfig {
@@ -100,7 +119,7 @@ async fn answer_stateless_delete(request: Request, next: Next) -> Response {
 /// generic `500`. Only POSTs without `Mcp-Session-Id` can open a session; requests on the
 /// session-less 2026-07-28 revision never do, so they pass.
 async fn refuse_when_full(
-    State(sessions): State<SharedSessions>,
+    State(budget): State<SessionBudget>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -111,17 +130,14 @@ async fn refuse_when_full(
             .get("mcp-protocol-version")
             .and_then(|v| v.to_str().ok())
             .is_none_or(|version| version < "2026-07-28");
-    if opens_session && !sessions.has_room().await {
-        tracing::warn!(
-            max = sessions.max_sessions(),
-            "refused a new session: cap reached"
-        );
+    if opens_session && !budget.has_room() {
+        tracing::warn!(max = budget.max(), "refused a new session: cap reached");
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "Service Unavailable: {} sessions are open, the most this server allows; \
                  retry later",
-                sessions.max_sessions()
+                budget.max()
             ),
         )
             .into_response();

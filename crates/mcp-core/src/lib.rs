@@ -1,5 +1,6 @@
 //! MCP over HTTP for any rmcp [`ServerHandler`]: Streamable HTTP at `/mcp` (stateful or
-//! stateless), `/healthz`, Host/Origin checks, a body limit and graceful shutdown.
+//! stateless), the legacy HTTP+SSE transport at `/sse` + `/messages/`, `/healthz`,
+//! Host/Origin checks, body and session limits, and graceful shutdown.
 //!
 //! This crate knows nothing about dice or keys. [`router`] turns a handler factory into an
 //! [`axum::Router`] that a program mounts and wraps in its own layers (auth, tracing);
@@ -16,16 +17,19 @@
 //! ```
 
 mod config;
+mod guard;
 mod http;
 mod sessions;
+mod sse;
 
 pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_SSE_KEEP_ALIVE, ServerConfig, ServerConfigBuilder, Transport,
+    DEFAULT_SSE_KEEP_ALIVE, Endpoints, ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
 };
 pub use http::{HEALTH_PATH, MCP_PATH, router, serve, shutdown_signal};
 pub use rmcp::ServerHandler;
-pub use sessions::{CappedSessionManager, SessionError};
+pub use sessions::{CappedSessionManager, SessionBudget, SessionError, SessionPermit};
+pub use sse::{MESSAGES_PATH, SSE_PATH};
 
 /// Errors from configuring or running the server.
 #[derive(Debug, thiserror::Error)]

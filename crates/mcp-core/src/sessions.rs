@@ -1,12 +1,19 @@
-//! [`CappedSessionManager`]: rmcp's in-memory session manager with a cap on open sessions.
+//! Session bounds: [`SessionBudget`], the cap shared by every transport, and
+//! [`CappedSessionManager`], rmcp's in-memory session manager drawing on it.
 //!
 //! rmcp's `LocalSessionManager` expires idle sessions (its `keep_alive`) but has no upper
-//! bound, so a client looping on `initialize` could grow memory without limit. This wrapper
-//! refuses to create a session past the cap and delegates everything else.
+//! bound, so a client looping on `initialize` could grow memory without limit. The wrapper
+//! takes a permit from the budget per session, refuses a session when none is left, and
+//! gives the permit back when rmcp closes the session (DELETE, idle expiry, shutdown).
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use futures_core::Stream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use futures::Stream;
 use rmcp::{
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     transport::{
@@ -36,37 +43,76 @@ pub enum SessionError {
     Local(#[from] LocalSessionManagerError),
 }
 
-/// rmcp's [`LocalSessionManager`] with at most `max_sessions` sessions open at once.
+/// The cap on open sessions, shared by every transport of a server. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SessionBudget {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+/// One open session's share of the budget; dropping it frees the place.
+pub type SessionPermit = OwnedSemaphorePermit;
+
+impl SessionBudget {
+    /// A budget of `max` sessions.
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// Takes a place for a new session, or says the cap is reached.
+    pub fn try_open(&self) -> Result<SessionPermit, SessionError> {
+        Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| SessionError::Full { max: self.max })
+    }
+
+    /// Whether one more session may be opened now.
+    pub fn has_room(&self) -> bool {
+        self.permits.available_permits() > 0
+    }
+
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// rmcp's [`LocalSessionManager`] whose sessions each hold a place in a [`SessionBudget`].
 #[derive(Debug)]
 pub struct CappedSessionManager {
     inner: LocalSessionManager,
-    max_sessions: usize,
+    budget: SessionBudget,
+    permits: Mutex<HashMap<SessionId, SessionPermit>>,
 }
 
 impl CappedSessionManager {
     /// Wraps a local session manager whose sessions close after `idle_timeout` unused.
-    pub fn new(max_sessions: usize, idle_timeout: std::time::Duration) -> Self {
+    pub fn new(budget: SessionBudget, idle_timeout: std::time::Duration) -> Self {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(idle_timeout);
         Self {
             inner,
-            max_sessions,
+            budget,
+            permits: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sessions open now.
-    pub async fn session_count(&self) -> usize {
-        self.inner.sessions.read().await.len()
+    /// The budget the sessions draw on.
+    pub fn budget(&self) -> &SessionBudget {
+        &self.budget
     }
 
-    /// The cap on open sessions.
-    pub fn max_sessions(&self) -> usize {
-        self.max_sessions
-    }
-
-    /// Whether one more session may be opened now.
-    pub async fn has_room(&self) -> bool {
-        self.session_count().await < self.max_sessions
+    fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionPermit>> {
+        // The map holds no invariant a panic could break half-way: keep using it.
+        self.permits.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -75,14 +121,11 @@ impl SessionManager for CappedSessionManager {
     type Transport = WorkerTransport<LocalSessionWorker>;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        // Checked again here, not only in the HTTP pre-check, so racing initializes
-        // cannot overshoot the cap by more than the requests already past this line.
-        if !self.has_room().await {
-            return Err(SessionError::Full {
-                max: self.max_sessions,
-            });
-        }
-        Ok(self.inner.create_session().await?)
+        // The HTTP pre-check answers 503 early; this is the hard limit racing requests meet.
+        let permit = self.budget.try_open()?;
+        let (id, transport) = self.inner.create_session().await?;
+        self.permits().insert(id.clone(), permit);
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -98,7 +141,9 @@ impl SessionManager for CappedSessionManager {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        Ok(self.inner.close_session(id).await?)
+        let result = self.inner.close_session(id).await;
+        self.permits().remove(id);
+        Ok(result?)
     }
 
     async fn create_stream(
@@ -132,6 +177,3 @@ impl SessionManager for CappedSessionManager {
         Ok(self.inner.resume(id, last_event_id).await?)
     }
 }
-
-/// Shared handle, so the router's pre-check and rmcp's service see the same sessions.
-pub(crate) type SharedSessions = Arc<CappedSessionManager>;

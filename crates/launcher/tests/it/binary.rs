@@ -175,3 +175,37 @@ async fn help_teaches_the_flags_and_their_env_vars() {
         );
     }
 }
+
+#[tokio::test]
+async fn both_transports_are_announced_and_sse_only_serves_sse() {
+    let (child, url, log) = start(&["--addr", "127.0.0.1:0"]).await;
+    assert!(url.ends_with("/mcp"), "{url}");
+    let sse_url = url.replace("/mcp", "/sse");
+    let response = reqwest::get(&sse_url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    drop(response);
+    drop(child);
+    let log = log.await.unwrap().join("\n");
+    assert!(
+        log.contains("legacy SSE clients use http://127.0.0.1:"),
+        "{log}"
+    );
+
+    let (child, url, _log) = start(&["--addr", "127.0.0.1:0", "--transport", "sse"]).await;
+    assert!(url.ends_with("/sse"), "{url}");
+    let mcp = reqwest::Client::new()
+        .post(url.replace("/sse", "/mcp"))
+        .header("accept", ACCEPT_BOTH)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), 404);
+    drop(child);
+}

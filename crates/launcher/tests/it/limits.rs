@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dice_tools::DiceConfig;
-use mcp_core::{ServerConfig, Transport};
+use mcp_core::{ServerConfig, SessionLimits, Transport};
 use reqwest::{Client, StatusCode, header};
 use serde_json::json;
 
@@ -80,7 +80,7 @@ async fn foreign_origin_is_refused_and_local_origin_is_accepted() {
 
 #[tokio::test]
 async fn two_mebibyte_body_gets_413_on_both_transports() {
-    for transport in [Transport::Stateless, Transport::stateful()] {
+    for transport in [Transport::Stateless, Transport::Stateful] {
         let server = TestServer::start(transport).await;
         let padding = "x".repeat(2 * 1024 * 1024);
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"pad": padding}}});
@@ -111,15 +111,14 @@ async fn chunked_oversized_body_gets_413_too() {
 
 #[tokio::test]
 async fn session_cap_answers_503_and_frees_up_after_delete() {
-    let transport = Transport::Stateful {
+    let limits = SessionLimits {
         max_sessions: 2,
         idle_timeout: Duration::from_secs(60),
     };
-    let server = TestServer::start_with(
-        ServerConfig::builder().transport(transport),
-        DiceConfig::default(),
-    )
-    .await;
+    let builder = ServerConfig::builder()
+        .transport(Transport::Stateful)
+        .session_limits(limits);
+    let server = TestServer::start_with(builder, DiceConfig::default()).await;
     let http = Client::new();
     let mut sessions = Vec::new();
     for _ in 0..2 {

@@ -1,5 +1,6 @@
-//! End-to-end tests of dice-mcp over real loopback HTTP: rmcp's client, OpenAI's request
-//! flow replayed with reqwest, limits, and the `dice-mcp` binary itself.
+//! End-to-end tests of dice-mcp over real loopback HTTP: rmcp's client (Streamable HTTP and,
+//! through a small adapter, legacy SSE), OpenAI's request flow replayed with reqwest, limits,
+//! and the `dice-mcp` binary itself.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,4 +8,6 @@ mod binary;
 mod limits;
 mod openai_flow;
 mod rmcp_client;
+mod sse;
+mod sse_client;
 mod support;

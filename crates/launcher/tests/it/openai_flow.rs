@@ -125,7 +125,7 @@ async fn stateless_server_answers_the_flow_on_the_trailing_slash_url() {
 
 #[tokio::test]
 async fn stateful_server_forgets_a_deleted_session() {
-    let server = TestServer::start(Transport::stateful()).await;
+    let server = TestServer::start(Transport::Stateful).await;
     let (flow, delete_status) = Flow::up_to_delete(&server.mcp_url).await;
     assert!(flow.session.is_some(), "stateful mode hands out a session");
     assert!(delete_status.is_success(), "DELETE got {delete_status}");

@@ -128,7 +128,7 @@ async fn every_initialize_revision_works(transport: Transport) {
 
 #[tokio::test]
 async fn stateful_server_serves_2025_03_26_06_18_and_11_25_clients() {
-    every_initialize_revision_works(Transport::stateful()).await;
+    every_initialize_revision_works(Transport::Stateful).await;
 }
 
 #[tokio::test]
@@ -138,7 +138,7 @@ async fn stateless_server_serves_2025_03_26_06_18_and_11_25_clients() {
 
 #[tokio::test]
 async fn stateless_2026_07_28_discover_clients_work_on_both_transports() {
-    for transport in [Transport::Stateless, Transport::stateful()] {
+    for transport in [Transport::Stateless, Transport::Stateful] {
         let server = TestServer::start(transport).await;
         let client = connect_discover(&server.mcp_url).await;
         exercise_tools(&client).await;

@@ -9,6 +9,7 @@ pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 pub struct TestServer {
     pub base: String,
+    pub config: ServerConfig,
     pub mcp_url: String,
     cancellation: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -31,6 +32,7 @@ impl TestServer {
             .unwrap();
         let tools = DiceTools::new(dice);
         let app = mcp_core::router(&config, move || tools.clone());
+        let shared = config.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = cancellation.clone();
@@ -45,6 +47,7 @@ impl TestServer {
             .unwrap();
         });
         Self {
+            config: shared,
             base: format!("http://{addr}"),
             mcp_url: format!("http://{addr}/mcp"),
             cancellation,

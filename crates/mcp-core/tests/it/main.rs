@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_core::{ServerConfig, Transport};
+use mcp_core::{ServerConfig, SessionLimits, Transport};
 use reqwest::{Client, StatusCode};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -165,12 +165,13 @@ async fn open_streams_are_cut_after_the_grace_period() {
 
 #[tokio::test]
 async fn idle_sessions_expire() {
-    let transport = Transport::Stateful {
+    let limits = SessionLimits {
         max_sessions: 10,
         idle_timeout: Duration::from_millis(200),
     };
     let config = ServerConfig::builder()
-        .transport(transport)
+        .transport(Transport::Stateful)
+        .session_limits(limits)
         .build()
         .unwrap();
     let server = start(config).await;

@@ -1,0 +1,317 @@
+//! The legacy HTTP+SSE transport at `/sse` + `/messages/`: rmcp's client over it, the
+//! endpoint event, errors, keep-alives, cleanup after disconnects, the shared session cap.
+
+use std::time::Duration;
+
+use dice_tools::DiceConfig;
+use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
+use reqwest::{Client, StatusCode, header};
+use rmcp::{
+    ServiceExt,
+    model::{
+        CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+    },
+};
+use serde_json::{Value, json};
+
+use crate::{
+    sse_client::{SseStream, rmcp_transport},
+    support::{ACCEPT_BOTH, TestServer, initialize_body},
+};
+
+async fn open(server: &TestServer, path: &str) -> SseStream {
+    let response = SseStream::open(&Client::new(), &format!("{}{path}", server.base)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    SseStream::new(response)
+}
+
+async fn endpoint(stream: &mut SseStream) -> String {
+    let event = stream.next_event().await.expect("endpoint event");
+    assert_eq!(event.event, "endpoint");
+    event.data
+}
+
+#[tokio::test]
+async fn rmcp_client_over_sse_lists_and_calls_on_2024_and_2025_revisions() {
+    let server = TestServer::start(Transport::Stateless).await;
+    for version in [ProtocolVersion::V_2024_11_05, ProtocolVersion::V_2025_03_26] {
+        let transport = rmcp_transport(&server.base, &format!("{}/sse", server.base)).await;
+        let client = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("it", "0"),
+        )
+        .with_protocol_version(version.clone())
+        .serve(transport)
+        .await
+        .unwrap();
+        assert_eq!(client.peer_info().unwrap().protocol_version, version);
+        let tools = client.list_all_tools().await.unwrap();
+        let roll_dice = tools.iter().find(|t| t.name == "roll_dice").unwrap();
+        assert_eq!(
+            Value::Object((*roll_dice.input_schema).clone()),
+            json!({"type":"object","properties":{"n_dice":{"type":"integer"}},"required":["n_dice"]})
+        );
+        let Value::Object(args) = json!({"n_dice": 4}) else {
+            unreachable!()
+        };
+        let result = client
+            .call_tool(CallToolRequestParams::new("roll_dice").with_arguments(args))
+            .await
+            .unwrap();
+        let rolls = result.structured_content.unwrap()["result"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(rolls.len(), 4);
+        assert!(rolls.iter().all(|r| (1..=6).contains(&r.as_i64().unwrap())));
+        let Value::Object(args) = json!({"expression": "4d6kh3+2"}) else {
+            unreachable!()
+        };
+        let result = client
+            .call_tool(CallToolRequestParams::new("roll").with_arguments(args))
+            .await
+            .unwrap();
+        let total = result.structured_content.unwrap()["total"]
+            .as_i64()
+            .unwrap();
+        assert!((5..=20).contains(&total));
+        let Value::Object(args) = json!({"n_dice": 0}) else {
+            unreachable!()
+        };
+        let result = client
+            .call_tool(CallToolRequestParams::new("roll_dice").with_arguments(args))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(true));
+        client.cancel().await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn first_event_names_a_relative_messages_url_and_replies_arrive_as_message_events() {
+    let server = TestServer::start(Transport::Stateful).await;
+    for path in ["/sse", "/sse/"] {
+        let mut stream = open(&server, path).await;
+        let url = endpoint(&mut stream).await;
+        assert!(url.starts_with("/messages/?session_id="), "{url}");
+        let response = Client::new()
+            .post(format!("{}{url}", server.base))
+            .json(&initialize_body(0, "2024-11-05", "it"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let reply = stream.next_event().await.unwrap();
+        assert_eq!(reply.event, "message");
+        let reply: Value = serde_json::from_str(&reply.data).unwrap();
+        assert_eq!(reply["id"], 0);
+        assert_eq!(reply["result"]["protocolVersion"], "2024-11-05");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn message_errors_are_404_400_and_413() {
+    let server = TestServer::start(Transport::Stateless).await;
+    let http = Client::new();
+    let mut stream = open(&server, "/sse").await;
+    let url = format!("{}{}", server.base, endpoint(&mut stream).await);
+
+    let unknown = http
+        .post(format!(
+            "{}/messages/?session_id=00000000000000000000000000000000",
+            server.base
+        ))
+        .json(&initialize_body(0, "2024-11-05", "it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    let no_session = http
+        .post(format!("{}/messages/", server.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_session.status(), StatusCode::BAD_REQUEST);
+
+    let malformed = http.post(&url).body("{not json").send().await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+    assert_eq!(body["jsonrpc"], "2.0");
+
+    let not_rpc = http
+        .post(&url)
+        .json(&json!({"hello": "world"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_rpc.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        not_rpc.json::<Value>().await.unwrap()["error"]["code"],
+        -32600
+    );
+
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let too_big = http
+        .post(&url)
+        .json(&json!({"jsonrpc": "2.0", "method": "ping", "id": 1, "params": {"pad": huge}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The session survived all of that.
+    let ok = http
+        .post(&url)
+        .json(&initialize_body(0, "2024-11-05", "it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_host_and_origin_are_refused_on_sse_routes() {
+    let server = TestServer::start(Transport::Stateless).await;
+    let http = Client::new();
+    for (name, value) in [
+        (header::HOST, "evil.example"),
+        (header::ORIGIN, "https://evil.example"),
+    ] {
+        let response = http
+            .get(format!("{}/sse", server.base))
+            .header(name.clone(), value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        let response = http
+            .post(format!("{}/messages/?session_id=x", server.base))
+            .header(name.clone(), value)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_comments_flow_on_idle_streams() {
+    let builder = ServerConfig::builder()
+        .transport(Transport::Stateless)
+        .sse_keep_alive(Some(Duration::from_millis(100)));
+    let server = TestServer::start_with(builder, DiceConfig::default()).await;
+    let mut stream = open(&server, "/sse").await;
+    endpoint(&mut stream).await;
+    let comment = stream.next().await.expect("a keep-alive within 10 s");
+    assert_eq!(comment.event, ":");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_dropped_streams_leave_no_session_behind() {
+    let builder = ServerConfig::builder()
+        .transport(Transport::Stateless)
+        .sse_keep_alive(Some(Duration::from_millis(200)));
+    let server = TestServer::start_with(builder, DiceConfig::default()).await;
+    let mut peak = 0;
+    for _batch in 0..20 {
+        let mut open_now = Vec::new();
+        for _ in 0..50 {
+            let mut stream = open(&server, "/sse").await;
+            endpoint(&mut stream).await;
+            open_now.push(stream);
+        }
+        peak = peak.max(server.config.open_sessions());
+        drop(open_now);
+    }
+    assert!(peak >= 50, "sessions were counted while open (peak {peak})");
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        left = server.config.open_sessions();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "sessions still open 10 s after their clients left");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sse_streams_and_stateful_sessions_share_one_cap() {
+    let limits = SessionLimits {
+        max_sessions: 2,
+        idle_timeout: Duration::from_secs(60),
+    };
+    let builder = ServerConfig::builder()
+        .transport(Transport::Stateful)
+        .session_limits(limits);
+    let server = TestServer::start_with(builder, DiceConfig::default()).await;
+    let http = Client::new();
+    let mut first = open(&server, "/sse").await;
+    endpoint(&mut first).await;
+    let init = http
+        .post(&server.mcp_url)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&initialize_body(1, "2025-06-18", "it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), StatusCode::OK);
+    let _ = init.text().await;
+
+    let third = SseStream::open(&http, &format!("{}/sse", server.base)).await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let init = http
+        .post(&server.mcp_url)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&initialize_body(1, "2025-06-18", "it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), StatusCode::SERVICE_UNAVAILABLE);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn endpoints_setting_serves_only_the_chosen_transport() {
+    let http = Client::new();
+    let sse_only = ServerConfig::builder().endpoints(Endpoints::Sse);
+    let server = TestServer::start_with(sse_only, DiceConfig::default()).await;
+    let mcp = http
+        .post(&server.mcp_url)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&initialize_body(1, "2025-06-18", "it"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), StatusCode::NOT_FOUND);
+    open(&server, "/sse").await;
+    server.stop().await;
+
+    let streamable_only = ServerConfig::builder().endpoints(Endpoints::Streamable);
+    let server = TestServer::start_with(streamable_only, DiceConfig::default()).await;
+    let sse = http
+        .get(format!("{}/sse", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}

@@ -1,0 +1,239 @@
+//! The DNS-rebinding guard: `Host` must be loopback or configured, and an `Origin`, when a
+//! browser sends one, must be local or configured. Applied to every MCP route (`/mcp`,
+//! `/sse`, `/messages/`); rmcp checks `/mcp` again with the same lists.
+//!
+//! Written here because rmcp's check lives inside its Streamable HTTP service, and the SSE
+//! transport (which rmcp no longer ships) needs the same rule.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode, Uri, header, uri::Authority},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+/// One allowed `Host`: a host name or address, with an optional port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostRule {
+    host: String,
+    port: Option<u16>,
+}
+
+/// One allowed `Origin`: scheme, host and a port (`None` = any port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OriginRule {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+/// The parsed allow-lists.
+#[derive(Debug, Clone)]
+pub(crate) struct HostGuard {
+    hosts: Vec<HostRule>,
+    origins: Vec<OriginRule>,
+}
+
+fn normalize(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
+/// Splits `host`, `host:port`, `::1`, `[::1]:8000` into host and port.
+fn split_authority(value: &str) -> Option<(String, Option<u16>)> {
+    if value.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some((normalize(value), None));
+    }
+    let authority: Authority = value.parse().ok()?;
+    Some((normalize(authority.host()), authority.port_u16()))
+}
+
+impl HostGuard {
+    /// Parses the config's lists: hosts as `host[:port]`, origins as `scheme://host:port`
+    /// or `scheme://host:*`. Entries that do not parse are skipped (the builder validated
+    /// them).
+    pub(crate) fn new(allowed_hosts: &[String], allowed_origins: &[String]) -> Self {
+        let hosts = allowed_hosts
+            .iter()
+            .filter_map(|entry| split_authority(entry))
+            .map(|(host, port)| HostRule { host, port })
+            .collect();
+        let origins = allowed_origins
+            .iter()
+            .filter_map(|entry| {
+                let (scheme, rest) = entry.split_once("://")?;
+                let (host, port) = match rest.strip_suffix(":*") {
+                    Some(host) => (normalize(host), None),
+                    None => {
+                        let (host, port) = split_authority(rest)?;
+                        (host, Some(port.unwrap_or(default_port(scheme))))
+                    }
+                };
+                Some(OriginRule {
+                    scheme: scheme.to_ascii_lowercase(),
+                    host,
+                    port,
+                })
+            })
+            .collect();
+        Self { hosts, origins }
+    }
+
+    fn host_allowed(&self, uri: &Uri, headers: &HeaderMap) -> bool {
+        let value = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+        let Some((host, port)) = value.as_deref().and_then(split_authority) else {
+            return false;
+        };
+        self.hosts
+            .iter()
+            .any(|rule| rule.host == host && rule.port.is_none_or(|p| Some(p) == port))
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true; // not a browser: nothing to rebind
+        };
+        let Some(origin) = origin.to_str().ok().and_then(|o| o.parse::<Uri>().ok()) else {
+            return false;
+        };
+        let (Some(scheme), Some(authority)) = (origin.scheme_str(), origin.authority()) else {
+            return false; // includes `Origin: null`
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let host = normalize(authority.host());
+        let port = authority.port_u16().unwrap_or(default_port(&scheme));
+        self.origins.iter().any(|rule| {
+            rule.scheme == scheme && rule.host == host && rule.port.is_none_or(|p| p == port)
+        })
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    }
+}
+
+/// Middleware: `403 Forbidden` for a foreign `Host` or `Origin`.
+pub(crate) async fn check_host_and_origin(
+    State(guard): State<Arc<HostGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !guard.host_allowed(request.uri(), request.headers()) {
+        tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host header is not allowed; add the host with --allowed-host",
+        )
+            .into_response();
+    }
+    if !guard.origin_allowed(request.headers()) {
+        tracing::warn!(origin = ?request.headers().get(header::ORIGIN), "refused a foreign Origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Origin header is not allowed",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn guard() -> HostGuard {
+        let config = crate::ServerConfig::builder()
+            .allowed_host("abc.ngrok.app")
+            .allowed_host("proxy.example:8443")
+            .build()
+            .unwrap();
+        HostGuard::new(config.allowed_hosts(), config.allowed_origins())
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn loopback_and_configured_hosts_pass_others_do_not() {
+        let guard = guard();
+        let uri = Uri::from_static("/mcp");
+        for ok in [
+            "localhost",
+            "localhost:8000",
+            "127.0.0.1:1",
+            "[::1]:8000",
+            "ABC.ngrok.app",
+            "proxy.example:8443",
+        ] {
+            assert!(
+                guard.host_allowed(&uri, &headers(&[(header::HOST, ok)])),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "evil.example",
+            "abc.ngrok.app.evil.example",
+            "proxy.example:9999",
+            "127.0.0.2",
+            "",
+        ] {
+            assert!(
+                !guard.host_allowed(&uri, &headers(&[(header::HOST, bad)])),
+                "{bad}"
+            );
+        }
+        assert!(
+            !guard.host_allowed(&uri, &HeaderMap::new()),
+            "no Host at all"
+        );
+    }
+
+    #[test]
+    fn local_and_configured_origins_pass_others_do_not() {
+        let guard = guard();
+        for ok in [
+            "http://localhost:6274",
+            "https://abc.ngrok.app",
+            "http://[::1]:3000",
+            "https://proxy.example:8443",
+        ] {
+            assert!(
+                guard.origin_allowed(&headers(&[(header::ORIGIN, ok)])),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "https://evil.example",
+            "null",
+            "https://proxy.example",
+            "file://",
+            "garbage",
+        ] {
+            assert!(
+                !guard.origin_allowed(&headers(&[(header::ORIGIN, bad)])),
+                "{bad}"
+            );
+        }
+        assert!(
+            guard.origin_allowed(&HeaderMap::new()),
+            "no Origin: not a browser"
+        );
+    }
+}

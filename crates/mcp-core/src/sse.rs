@@ -1,0 +1,268 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05) at `GET /sse` + `POST /messages/`.
+//!
+//! rmcp 3 no longer ships an SSE server, so this module provides one on rmcp's primitives:
+//! each `GET /sse` opens a session whose handler runs under rmcp's `serve_server_with_ct`
+//! over a channel pair (rmcp's sink/stream transport); `POST /messages/?session_id=…` feeds
+//! the inbound channel, and everything the handler sends goes out on the stream as
+//! `event: message`. axum's `Sse` does the framing and the keep-alive comments.
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Query, State},
+    http::{StatusCode, request::Parts},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures::{SinkExt, Stream, StreamExt, channel::mpsc};
+use rmcp::{
+    ServerHandler,
+    model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage},
+    service::serve_server_with_ct,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ServerConfig,
+    sessions::{SessionBudget, SessionPermit},
+};
+
+/// Where a legacy SSE client opens its stream.
+pub const SSE_PATH: &str = "/sse";
+/// Where a legacy SSE client posts its messages (`?session_id=…`).
+pub const MESSAGES_PATH: &str = "/messages/";
+
+/// Messages buffered per direction before the sender waits.
+const CHANNEL_CAPACITY: usize = 64;
+
+type Inbound = mpsc::Sender<ClientJsonRpcMessage>;
+type SessionMap = Arc<Mutex<HashMap<String, Inbound>>>;
+type Spawner = Arc<
+    dyn Fn(
+            mpsc::Sender<ServerJsonRpcMessage>,
+            mpsc::Receiver<ClientJsonRpcMessage>,
+            CancellationToken,
+        ) + Send
+        + Sync,
+>;
+
+#[derive(Clone)]
+struct SseState {
+    sessions: SessionMap,
+    budget: SessionBudget,
+    spawn: Spawner,
+    keep_alive: Option<Duration>,
+    cancellation: CancellationToken,
+}
+
+fn lock(sessions: &SessionMap) -> std::sync::MutexGuard<'_, HashMap<String, Inbound>> {
+    // A map of senders has no invariant a panic could break half-way: keep using it.
+    sessions.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `/sse`, `/sse/`, `/messages` and `/messages/` routes for a handler factory.
+pub(crate) fn routes<S, F>(config: &ServerConfig, factory: Arc<F>) -> Router
+where
+    S: ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let spawn: Spawner = Arc::new(move |outbound, inbound, cancellation| {
+        let handler = factory();
+        tokio::spawn(async move {
+            match serve_server_with_ct(handler, (outbound, inbound), cancellation).await {
+                Ok(running) => {
+                    let _ = running.waiting().await;
+                }
+                Err(error) => tracing::debug!(%error, "SSE session ended before initialize"),
+            }
+        });
+    });
+    let state = SseState {
+        sessions: Arc::default(),
+        budget: config.budget.clone(),
+        spawn,
+        keep_alive: config.sse_keep_alive,
+        cancellation: config.cancellation.clone(),
+    };
+    Router::new()
+        .route(SSE_PATH, get(open_stream))
+        .route("/sse/", get(open_stream))
+        .route(MESSAGES_PATH, post(post_message))
+        .route("/messages", post(post_message))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}
+
+/// Removes the session when its stream is dropped (client gone, or server shutting down).
+struct SessionGuard {
+    id: String,
+    sessions: SessionMap,
+    cancellation: CancellationToken,
+    _permit: SessionPermit,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        lock(&self.sessions).remove(&self.id);
+        self.cancellation.cancel();
+        tracing::debug!(session = %self.id, "SSE session closed");
+    }
+}
+
+/// The event stream of one session, holding its guard.
+struct SessionStream {
+    events: Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>,
+    _guard: SessionGuard,
+}
+
+impl Stream for SessionStream {
+    type Item = Result<Event, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
+}
+
+async fn open_stream(State(state): State<SseState>) -> Response {
+    let permit = match state.budget.try_open() {
+        Ok(permit) => permit,
+        Err(error) => {
+            tracing::warn!(%error, "refused a new SSE session");
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Service Unavailable: {error}"),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            return response;
+        }
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    let session_cancel = state.cancellation.child_token();
+    lock(&state.sessions).insert(id.clone(), inbound_tx);
+    (state.spawn)(outbound_tx, inbound_rx, session_cancel.clone());
+    tracing::debug!(session = %id, "SSE session opened");
+
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("{MESSAGES_PATH}?session_id={id}"));
+    let messages = outbound_rx.filter_map(|message| async move {
+        match serde_json::to_string(&message) {
+            Ok(data) => Some(Ok(Event::default().event("message").data(data))),
+            Err(error) => {
+                tracing::error!(%error, "could not encode a message for the SSE stream");
+                None
+            }
+        }
+    });
+    let events = futures::stream::once(async move { Ok(endpoint) })
+        .chain(messages)
+        .take_until(state.cancellation.clone().cancelled_owned());
+    let stream = SessionStream {
+        events: Box::pin(events),
+        _guard: SessionGuard {
+            id,
+            sessions: state.sessions.clone(),
+            cancellation: session_cancel,
+            _permit: permit,
+        },
+    };
+    let sse = Sse::new(stream);
+    match state.keep_alive {
+        Some(interval) => sse
+            .keep_alive(KeepAlive::new().interval(interval))
+            .into_response(),
+        None => sse.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SessionQuery {
+    session_id: Option<String>,
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn post_message(
+    State(state): State<SseState>,
+    Query(query): Query<SessionQuery>,
+    parts: Parts,
+    body: Bytes,
+) -> Response {
+    let Some(session_id) = query.session_id else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: session_id is required; use the URL from the stream's endpoint event",
+        )
+            .into_response();
+    };
+    let Some(mut inbound) = lock(&state.sessions).get(&session_id).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "Not Found: no such session; open a new stream at /sse",
+        )
+            .into_response();
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                format!("Parse error: {error}"),
+            );
+        }
+    };
+    let mut message: ClientJsonRpcMessage = match serde_json::from_value(value) {
+        Ok(message) => message,
+        Err(error) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                format!(
+                    "Invalid Request: not a JSON-RPC request, notification or response: {error}"
+                ),
+            );
+        }
+    };
+    // As rmcp does for /mcp: a handler can read the HTTP request (and what layers put in it).
+    match &mut message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.extensions_mut().insert(parts);
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            notification.notification.extensions_mut().insert(parts);
+        }
+        _ => {}
+    }
+    if inbound.send(message).await.is_err() {
+        return (
+            StatusCode::NOT_FOUND,
+            "Not Found: the session has ended; open a new stream at /sse",
+        )
+            .into_response();
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}
