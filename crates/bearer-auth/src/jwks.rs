@@ -1,0 +1,256 @@
+//! Where verification keys come from: a static set (a PEM or a JWKS file), or a JWKS URL
+//! fetched with reqwest, cached with a TTL, refreshed on an unknown `kid` at most once per
+//! interval, and keeping the last good set whenever a fetch fails.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::jwk::JwkSet;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::{AuthError, Error, PublicKey};
+
+/// Default time a fetched JWKS is used before it is fetched again.
+pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
+/// Default shortest interval between fetches (unknown-`kid` refreshes included).
+pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+/// Largest JWKS document accepted.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// Public keys by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, PublicKey>,
+}
+
+impl KeySet {
+    /// A set of one key.
+    pub fn single(key: PublicKey) -> Self {
+        let mut keys = HashMap::new();
+        keys.insert(key.kid().to_owned(), key);
+        Self { keys }
+    }
+
+    /// The RSA keys of a JWKS (others are skipped); an empty result is an error.
+    pub fn from_jwks(jwks: &JwkSet) -> Result<Self, Error> {
+        let keys: HashMap<String, PublicKey> = jwks
+            .keys
+            .iter()
+            .filter_map(|jwk| PublicKey::from_jwk(jwk).ok())
+            .map(|key| (key.kid().to_owned(), key))
+            .collect();
+        if keys.is_empty() {
+            return Err(Error::Jwks("the JWKS holds no usable RSA key".into()));
+        }
+        Ok(Self { keys })
+    }
+
+    /// Parses a JWKS document.
+    pub fn from_jwks_json(json: &str) -> Result<Self, Error> {
+        let jwks: JwkSet = serde_json::from_str(json)
+            .map_err(|e| Error::Jwks(format!("not a JWKS document: {e}")))?;
+        Self::from_jwks(&jwks)
+    }
+
+    /// Reads a JWKS file.
+    pub fn load_jwks(path: &Path) -> Result<Self, Error> {
+        let json = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_jwks_json(&json).map_err(|e| e.in_file(path))
+    }
+
+    /// The key for `kid`; a token without `kid` is matched when the set holds one key.
+    fn find(&self, kid: Option<&str>) -> Option<&PublicKey> {
+        match kid {
+            Some(kid) => self.keys.get(kid),
+            None if self.keys.len() == 1 => self.keys.values().next(),
+            None => None,
+        }
+    }
+
+    /// Key ids in the set.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+}
+
+/// Where a [`crate::Verifier`] gets its keys.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A fixed set: a public key PEM or a JWKS file.
+    Static(Arc<KeySet>),
+    /// A JWKS URL, cached and refreshed.
+    Remote(Arc<RemoteJwks>),
+}
+
+impl KeySource {
+    /// From one public key.
+    pub fn public_key(key: PublicKey) -> Self {
+        Self::Static(Arc::new(KeySet::single(key)))
+    }
+
+    pub(crate) async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
+        match self {
+            Self::Static(set) => set.find(kid).cloned().ok_or_else(unknown_kid),
+            Self::Remote(remote) => remote.key_for(kid).await,
+        }
+    }
+}
+
+fn unknown_kid() -> AuthError {
+    AuthError::InvalidToken("the token was signed with an unknown key (kid)".into())
+}
+
+/// A JWKS URL with its cache.
+#[derive(Debug)]
+pub struct RemoteJwks {
+    url: String,
+    client: reqwest::Client,
+    ttl: Duration,
+    min_refresh: Duration,
+    state: RwLock<RemoteState>,
+    fetching: Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct RemoteState {
+    keys: Option<Arc<KeySet>>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+}
+
+impl RemoteJwks {
+    /// A JWKS URL with the default TTL (5 min) and refresh interval (30 s). Nothing is fetched
+    /// until [`Self::refresh`] or the first token.
+    pub fn new(url: impl Into<String>) -> Result<Self, Error> {
+        Self::with_timing(url, DEFAULT_JWKS_TTL, DEFAULT_JWKS_MIN_REFRESH)
+    }
+
+    /// As [`Self::new`] with explicit cache TTL and shortest interval between fetches.
+    pub fn with_timing(
+        url: impl Into<String>,
+        ttl: Duration,
+        min_refresh: Duration,
+    ) -> Result<Self, Error> {
+        let url = url.into();
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| Error::Jwks(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Error::Jwks(format!("{url:?} is not an http(s) URL")));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Jwks(format!("could not build an HTTP client: {e}")))?;
+        Ok(Self {
+            url,
+            client,
+            ttl,
+            min_refresh,
+            state: RwLock::new(RemoteState::default()),
+            fetching: Mutex::new(()),
+        })
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetches the JWKS now. On failure the keys held so far stay in use.
+    pub async fn refresh(&self) -> Result<Arc<KeySet>, Error> {
+        let _one_at_a_time = self.fetching.lock().await;
+        self.state.write().await.attempted_at = Some(Instant::now());
+        let fetched = self.fetch().await;
+        let mut state = self.state.write().await;
+        match fetched {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                state.keys = Some(Arc::clone(&keys));
+                state.fetched_at = Some(Instant::now());
+                Ok(keys)
+            }
+            Err(error) => {
+                tracing::warn!(url = %self.url, %error, "JWKS fetch failed; keeping the keys held so far");
+                Err(error)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, Error> {
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| Error::Jwks(format!("could not fetch {}: {e}", self.url)))?;
+        if !response.status().is_success() {
+            return Err(Error::Jwks(format!(
+                "{} answered {}",
+                self.url,
+                response.status()
+            )));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Jwks(format!("could not read {}: {e}", self.url)))?;
+        if body.len() > MAX_JWKS_BYTES {
+            return Err(Error::Jwks(format!(
+                "{} sent more than {MAX_JWKS_BYTES} bytes",
+                self.url
+            )));
+        }
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| Error::Jwks(format!("{} sent non-UTF-8 data", self.url)))?;
+        KeySet::from_jwks_json(text)
+    }
+
+    /// Kids currently held (empty before the first successful fetch).
+    pub async fn kids(&self) -> Vec<String> {
+        let state = self.state.read().await;
+        state
+            .keys
+            .as_ref()
+            .map(|keys| keys.kids().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    fn may_fetch(&self, state: &RemoteState) -> bool {
+        state
+            .attempted_at
+            .is_none_or(|at| at.elapsed() >= self.min_refresh)
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
+        let (keys, stale, may_fetch) = {
+            let state = self.state.read().await;
+            let stale = state.fetched_at.is_none_or(|at| at.elapsed() >= self.ttl);
+            (state.keys.clone(), stale, self.may_fetch(&state))
+        };
+        // Serve from the held set when it has the key and is fresh (or cannot be refreshed yet).
+        if let Some(keys) = &keys
+            && let Some(key) = keys.find(kid)
+            && (!stale || !may_fetch)
+        {
+            return Ok(key.clone());
+        }
+        if may_fetch {
+            // Whatever the outcome, the held set (if any) still answers below.
+            let _ = self.refresh().await;
+        }
+        let state = self.state.read().await;
+        match &state.keys {
+            Some(keys) => keys.find(kid).cloned().ok_or_else(unknown_kid),
+            None => Err(AuthError::KeysUnavailable(
+                "the token signing keys could not be fetched".into(),
+            )),
+        }
+    }
+}

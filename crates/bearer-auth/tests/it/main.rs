@@ -1,0 +1,8 @@
+//! bearer-auth over real HTTP on 127.0.0.1: the bad-token matrix, JWKS URLs, key files.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod jwks_url;
+mod key_files;
+mod matrix;
+mod support;

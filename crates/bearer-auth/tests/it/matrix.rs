@@ -1,0 +1,385 @@
+//! Every way a bearer token can be wrong, over real HTTP, each with its status and challenge.
+
+use bearer_auth::{Audience, KeySource, TokenRequest, mint_token};
+use jsonwebtoken::{EncodingKey, Header};
+use reqwest::{Client, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+struct Case {
+    name: &'static str,
+    authorization: Option<String>,
+    query: &'static str,
+    status: StatusCode,
+    /// Text the WWW-Authenticate header must contain (besides realm and resource_metadata).
+    challenge: Option<&'static str>,
+}
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+fn cases() -> Vec<Case> {
+    let main = main_key();
+    let kid = Some(main.public().kid());
+    let now = now();
+    let with = |changes: Value| {
+        let mut claims = good_claims();
+        for (k, v) in changes.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let good = sign(main, kid, &good_claims());
+
+    let none_alg = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(good_claims().to_string().as_bytes())
+    );
+    let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = kid.map(str::to_owned);
+    let confused = jsonwebtoken::encode(
+        &hs_header,
+        &good_claims(),
+        &EncodingKey::from_secret(main.public().pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let tampered_payload = b64(with(json!({"sub": "admin"})).to_string().as_bytes());
+    parts[1] = &tampered_payload;
+    let tampered = parts.join(".");
+
+    let invalid = Some("invalid_token");
+    vec![
+        Case {
+            name: "no header",
+            authorization: None,
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: None,
+        },
+        Case {
+            name: "Basic scheme",
+            authorization: Some("Basic dXNlcjpwYXNz".into()),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: None,
+        },
+        Case {
+            name: "garbage",
+            authorization: bearer("not-a-jwt"),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "other key's signature",
+            authorization: bearer(&sign(other_key(), kid, &good_claims())),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "expired",
+            authorization: bearer(&sign(
+                main,
+                kid,
+                &with(json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 120})),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "nbf in the future",
+            authorization: bearer(&sign(
+                main,
+                kid,
+                &with(json!({"nbf": now + 600, "exp": now + 1200})),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "no exp",
+            authorization: bearer(&sign(main, kid, &{
+                let mut c = good_claims();
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            })),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "wrong iss",
+            authorization: bearer(&sign(main, kid, &with(json!({"iss": "someone-else"})))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "wrong aud",
+            authorization: bearer(&sign(
+                main,
+                kid,
+                &with(json!({"aud": "https://elsewhere/mcp"})),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "missing scope",
+            authorization: bearer(&sign(main, kid, &with(json!({"scope": "other"})))),
+            query: "",
+            status: StatusCode::FORBIDDEN,
+            challenge: Some("insufficient_scope"),
+        },
+        Case {
+            name: "alg none",
+            authorization: bearer(&none_alg),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "HS256 with the public key as secret",
+            authorization: bearer(&confused),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "tampered payload",
+            authorization: bearer(&tampered),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "unknown kid",
+            authorization: bearer(&sign(
+                other_key(),
+                Some(other_key().public().kid()),
+                &good_claims(),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "token only in ?access_token=",
+            authorization: None,
+            query: "?access_token=TOKEN",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: None,
+        },
+        Case {
+            name: "16 KiB header",
+            authorization: bearer(&"a".repeat(16 * 1024)),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "empty bearer",
+            authorization: Some("Bearer ".into()),
+            query: "",
+            status: StatusCode::BAD_REQUEST,
+            challenge: Some("invalid_request"),
+        },
+        Case {
+            name: "valid",
+            authorization: bearer(&good),
+            query: "",
+            status: StatusCode::OK,
+            challenge: None,
+        },
+        Case {
+            name: "lowercase bearer",
+            authorization: Some(format!("bearer {good}")),
+            query: "",
+            status: StatusCode::OK,
+            challenge: None,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
+    let base = serve_protected(
+        KeySource::public_key(main_key().public().clone()),
+        verifier_config(),
+    )
+    .await;
+    let good = sign(main_key(), Some(main_key().public().kid()), &good_claims());
+    let http = Client::new();
+    for case in cases() {
+        let query = case.query.replace("TOKEN", &good);
+        let mut request = http.get(format!("{base}/whoami{query}"));
+        if let Some(value) = &case.authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), case.status, "{}", case.name);
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        if case.status == StatusCode::OK {
+            assert!(challenge.is_none(), "{}", case.name);
+            assert_eq!(
+                body["sub"], "tester",
+                "{}: claims reach the handler",
+                case.name
+            );
+            continue;
+        }
+        let challenge = challenge.unwrap_or_else(|| panic!("{}: no WWW-Authenticate", case.name));
+        assert!(
+            challenge.starts_with("Bearer realm=\"dice-mcp\""),
+            "{}: {challenge}",
+            case.name
+        );
+        assert!(
+            challenge.contains(r#"resource_metadata="http://resource.test/.well-known/oauth-protected-resource/mcp""#),
+            "{}: {challenge}",
+            case.name
+        );
+        match case.challenge {
+            Some(code) => {
+                assert!(
+                    challenge.contains(&format!("error=\"{code}\"")),
+                    "{}: {challenge}",
+                    case.name
+                );
+                assert!(
+                    challenge.contains("error_description=\""),
+                    "{}: {challenge}",
+                    case.name
+                );
+                assert_eq!(body["error"], code, "{}", case.name);
+            }
+            None => assert!(!challenge.contains("error="), "{}: {challenge}", case.name),
+        }
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{}",
+            case.name
+        );
+        if let Some(value) = &case.authorization
+            && let Some(token) = value.split(' ').nth(1)
+            && token.len() > 20
+        {
+            assert!(
+                !challenge.contains(token),
+                "{}: the challenge echoes the token",
+                case.name
+            );
+            assert!(
+                !body.to_string().contains(token),
+                "{}: the body echoes the token",
+                case.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn insufficient_scope_names_the_required_scope() {
+    let base = serve_protected(
+        KeySource::public_key(main_key().public().clone()),
+        verifier_config(),
+    )
+    .await;
+    let mut claims = good_claims();
+    claims["scope"] = json!("read");
+    let token = sign(main_key(), Some(main_key().public().kid()), &claims);
+    let response = Client::new()
+        .get(format!("{base}/whoami"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains(r#"scope="dice:roll""#), "{challenge}");
+}
+
+#[tokio::test]
+async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
+    let base = serve_protected(
+        KeySource::public_key(main_key().public().clone()),
+        verifier_config(),
+    )
+    .await;
+    let request = TokenRequest::new("minted", ISSUER, std::time::Duration::from_secs(60))
+        .with_audience(Audience::Many(vec!["other".into(), RESOURCE.into()]))
+        .with_scopes([SCOPE, "extra"])
+        .with_claim("team", json!("dice"));
+    let token = mint_token(main_key(), &request).unwrap();
+    let response = Client::new()
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["sub"], "minted");
+    assert_eq!(body["scopes"], json!(["dice:roll", "extra"]));
+
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(main_key().public().kid()));
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&token)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["aud"], json!(["other", RESOURCE]));
+    assert_eq!(claims["team"], "dice");
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["scope"], "dice:roll extra");
+    let (iat, nbf, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["nbf"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
+    assert_eq!((nbf, exp - iat), (iat, 60));
+    assert!(claims["jti"].as_str().unwrap().len() >= 16);
+    let again = mint_token(main_key(), &request).unwrap();
+    let jti_again = jsonwebtoken::dangerous::insecure_decode::<Value>(&again)
+        .unwrap()
+        .claims["jti"]
+        .clone();
+    assert_ne!(claims["jti"], jti_again, "every token gets its own jti");
+}
+
+#[tokio::test]
+async fn metadata_is_public_and_follows_rfc_9728() {
+    let base = serve_protected(
+        KeySource::public_key(main_key().public().clone()),
+        verifier_config(),
+    )
+    .await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resource"], RESOURCE);
+        assert_eq!(body["bearer_methods_supported"], json!(["header"]));
+        assert_eq!(body["scopes_supported"], json!([SCOPE]));
+        assert!(body.get("authorization_servers").is_none());
+    }
+}
