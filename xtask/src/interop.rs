@@ -67,6 +67,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
         }
         server.stop()?;
     }
+    rows.extend(token_rows(binary, &python)?);
     println!("\n| client | transport | result | seconds |\n|---|---|---|---|");
     for row in &rows {
         let result = if row.ok { "pass" } else { "FAIL" };
@@ -81,6 +82,109 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
         bail!("{failed} interop row(s) failed; see the output above");
     }
     Ok(())
+}
+
+/// Runs `python SCRIPT ARGS`, returning whether it passed and its combined output.
+fn python_step(python: &Path, script: &str, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let output = Command::new(python)
+        .arg(workspace_root().join("xtask/interop").join(script))
+        .args(args)
+        .output()
+        .with_context(|| format!("could not run {script}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((output.status.success(), text))
+}
+
+/// Tokens across implementations: PyJWT's accepted by `serve`, ours verified by PyJWT.
+fn token_rows(binary: &Path, python: &Path) -> anyhow::Result<Vec<Row>> {
+    let dir = crate::target_dir().join("interop").join("tokens");
+    let _ = fs::remove_dir_all(&dir);
+    let mut rows = Vec::new();
+
+    let started = Instant::now();
+    let theirs = dir.join("pyjwt");
+    let theirs_str = theirs.to_string_lossy().into_owned();
+    let (minted, token) = python_step(
+        python,
+        "pyjwt_tokens.py",
+        &["mint", &theirs_str, "pyjwt-issuer"],
+    )?;
+    let mut ok = minted;
+    if minted {
+        let public = theirs.join("public.pem").to_string_lossy().into_owned();
+        let server = Server::start(
+            binary,
+            &[
+                "--addr",
+                "127.0.0.1:0",
+                "--stateless",
+                "--public-key",
+                &public,
+                "--issuer",
+                "pyjwt-issuer",
+            ],
+            &[],
+            false,
+        )?;
+        let (called, output) = python_step(
+            python,
+            "pyjwt_tokens.py",
+            &["call", &server.url, token.trim()],
+        )?;
+        if !called {
+            eprintln!(
+                "--- PyJWT token against dice-mcp failed ---\n{output}\nserver log tail:\n{}\n---",
+                server.log_tail(40)
+            );
+        }
+        ok = called;
+        server.stop()?;
+    } else {
+        eprintln!("--- PyJWT mint failed ---\n{token}\n---");
+    }
+    rows.push(Row {
+        client: "PyJWT 2.15.1 token → dice-mcp serve --public-key".into(),
+        transport: "streamable HTTP, stateless".into(),
+        ok,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
+    let started = Instant::now();
+    let ours = dir.join("ours");
+    let ours_str = ours.to_string_lossy().into_owned();
+    let keygen = Command::new(binary)
+        .args(["keygen", "--out", &ours_str])
+        .output()?;
+    let private = ours.join("private.pem").to_string_lossy().into_owned();
+    let token = Command::new(binary)
+        .args(["token", "--key", &private, "--iss", "dice-mcp"])
+        .output()?;
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let public = ours.join("public.pem").to_string_lossy().into_owned();
+    let jwks = ours.join("jwks.json").to_string_lossy().into_owned();
+    let (verified, output) = if keygen.status.success() && !token.is_empty() {
+        python_step(
+            python,
+            "pyjwt_tokens.py",
+            &["verify", &public, &jwks, &token, "dice-mcp"],
+        )?
+    } else {
+        (false, String::from_utf8_lossy(&keygen.stderr).into_owned())
+    };
+    if !verified {
+        eprintln!("--- dice-mcp token under PyJWT failed ---\n{output}\n---");
+    }
+    rows.push(Row {
+        client: "dice-mcp token → PyJWT 2.15.1 verify".into(),
+        transport: "—".into(),
+        ok: verified,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(rows)
 }
 
 /// Creates `target/interop/venv` and installs the pinned clients when they changed.

@@ -1,8 +1,8 @@
 //! The command line: `dice-mcp serve`, its flags and their environment variables.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser};
 
 /// Put MCP dice tools on the internet, safely, for OpenAI's Responses API and every other
 /// remote MCP client (Claude, Cursor, VS Code, MCP Inspector).
@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "dice-mcp", version, about, long_about = None)]
 #[command(after_help = "Start here:\n  dice-mcp serve --stateless\n  \
     then point a client at http://127.0.0.1:8000/mcp\n\n\
+    With tokens (what a public server needs):\n  \
+    dice-mcp keygen --out keys\n  \
+    dice-mcp serve --stateless --public-key keys/public.pem --issuer dice-mcp\n  \
+    curl -H \"Authorization: Bearer $(dice-mcp token --key keys/private.pem)\" ...\n\n\
     Every flag can also be set from its environment variable (shown in each command's --help).\n\
     Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.")]
 pub struct Cli {
@@ -28,6 +32,73 @@ pub enum Command {
         Try it:\n  \
         curl -s http://127.0.0.1:8000/healthz")]
     Serve(ServeArgs),
+    /// Generate an RSA key pair for signing tokens: DIR/private.pem (mode 0600),
+    /// DIR/public.pem and DIR/jwks.json.
+    #[command(after_help = "Example:\n  dice-mcp keygen --out keys\n\n\
+        Keep private.pem secret: whoever has it can mint tokens for your server.\n\
+        Give serve the public half: --public-key keys/public.pem (or --jwks keys/jwks.json).")]
+    Keygen(KeygenArgs),
+    /// Mint a signed token (RS256). Prints only the token, so $(dice-mcp token ...) works.
+    #[command(after_help = "Examples:\n  \
+        dice-mcp token --key keys/private.pem\n  \
+        dice-mcp token --key keys/private.pem --aud https://abc.ngrok.app/mcp --scope dice:roll --ttl 15m\n\n\
+        Anyone holding the token can call the server until it expires: keep TTLs short.")]
+    Token(TokenArgs),
+}
+
+/// Flags of `dice-mcp keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write the keys into (created with mode 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Key size in bits: 2048, 3072 or 4096.
+    #[arg(long, default_value_t = 2048, value_parser = clap::builder::PossibleValuesParser::new(["2048", "3072", "4096"]).map(|s| s.parse::<usize>().unwrap_or(2048)))]
+    pub bits: usize,
+
+    /// Replace keys already in DIR. Tokens signed with the old key stop working.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Flags of `dice-mcp token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The private key PEM (from dice-mcp keygen).
+    #[arg(long, value_name = "PEM", env = "DICE_MCP_KEY")]
+    pub key: PathBuf,
+
+    /// Subject (sub): who the token is for.
+    #[arg(long, default_value = "dev")]
+    pub sub: String,
+
+    /// Issuer (iss); serve --issuer must match it.
+    #[arg(long, default_value = "dice-mcp")]
+    pub iss: String,
+
+    /// Audience (aud), usually the server's MCP URL; repeat for several. serve --audience
+    /// must name one of them.
+    #[arg(long = "aud", value_name = "AUD")]
+    pub audiences: Vec<String>,
+
+    /// Scope to grant; repeat for several (written space-separated into `scope`).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+
+    /// Lifetime: 90s, 15m, 1h, 7d (at most 366d).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+/// Parses `90s`, `15m`, `1h`, `7d` (and combinations like `1h 30m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 90s, 15m, 1h or 7d"))?;
+    if duration.is_zero() {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(duration)
 }
 
 /// Flags of `dice-mcp serve`.
@@ -58,6 +129,76 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
+
+    /// Require bearer tokens signed by this RSA public key (PEM, e.g. keys/public.pem).
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "DICE_MCP_PUBLIC_KEY",
+        conflicts_with = "jwks",
+        help_heading = "Authentication"
+    )]
+    pub public_key: Option<PathBuf>,
+
+    /// Require bearer tokens signed by a key of this JWKS: a file, or an http(s) URL (cached
+    /// for 5 minutes, refetched on an unknown kid at most every 30 s, last good keys kept).
+    #[arg(
+        long,
+        value_name = "PATH_OR_URL",
+        env = "DICE_MCP_JWKS",
+        help_heading = "Authentication"
+    )]
+    pub jwks: Option<String>,
+
+    /// Accept only tokens from this issuer (iss); repeat for several.
+    #[arg(
+        long = "issuer",
+        value_name = "ISS",
+        env = "DICE_MCP_ISSUERS",
+        value_delimiter = ',',
+        help_heading = "Authentication"
+    )]
+    pub issuers: Vec<String>,
+
+    /// Accept only tokens for this audience (aud); repeat for several. Usually the public
+    /// MCP URL.
+    #[arg(
+        long = "audience",
+        value_name = "AUD",
+        env = "DICE_MCP_AUDIENCES",
+        value_delimiter = ',',
+        help_heading = "Authentication"
+    )]
+    pub audiences: Vec<String>,
+
+    /// Require this scope in every token (403 otherwise); repeat for several.
+    #[arg(
+        long = "required-scope",
+        value_name = "SCOPE",
+        env = "DICE_MCP_REQUIRED_SCOPES",
+        value_delimiter = ',',
+        help_heading = "Authentication"
+    )]
+    pub required_scopes: Vec<String>,
+
+    /// The public URL of the MCP endpoint, for the RFC 9728 metadata and the
+    /// WWW-Authenticate challenge (default: http://ADDR/mcp).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DICE_MCP_RESOURCE_URL",
+        help_heading = "Authentication"
+    )]
+    pub resource_url: Option<String>,
+
+    /// Allow listening on a non-loopback address without authentication. Anyone who can
+    /// reach the address can then call the tools.
+    #[arg(
+        long,
+        env = "DICE_MCP_INSECURE_NO_AUTH",
+        help_heading = "Authentication"
+    )]
+    pub insecure_no_auth: bool,
 
     /// Most dice one roll_dice call may roll.
     #[arg(long, env = "DICE_MCP_MAX_DICE", default_value_t = dice_tools::DEFAULT_MAX_DICE,
@@ -115,7 +256,9 @@ mod tests {
     #[test]
     fn serve_flags_parse_with_defaults_and_overrides() {
         let cli = Cli::try_parse_from(["dice-mcp", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.addr.to_string(), "127.0.0.1:8000");
         assert!(!args.stateless);
         assert_eq!(args.max_dice, 1000);
@@ -135,10 +278,38 @@ mod tests {
             "7",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert!(args.stateless);
         assert_eq!(args.allowed_hosts, ["a.example", "b.example"]);
         assert_eq!(args.max_dice, 7);
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("15m"));
+    }
+
+    #[test]
+    fn public_key_and_jwks_are_exclusive() {
+        let both = Cli::try_parse_from([
+            "dice-mcp",
+            "serve",
+            "--public-key",
+            "a.pem",
+            "--jwks",
+            "b.json",
+        ]);
+        assert!(both.is_err());
+        assert!(
+            Cli::try_parse_from(["dice-mcp", "keygen", "--out", "k", "--bits", "1024"]).is_err()
+        );
     }
 
     #[test]

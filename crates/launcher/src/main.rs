@@ -1,6 +1,8 @@
-//! `dice-mcp`: serve the dice tools over MCP Streamable HTTP.
+//! `dice-mcp`: serve the dice tools over MCP (Streamable HTTP and legacy SSE), and make and
+//! use the keys and tokens that protect them.
 
 mod cli;
+mod keys;
 mod serve;
 
 use clap::Parser;
@@ -18,6 +20,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Keygen(args) => keys::keygen(args),
+        cli::Command::Token(args) => keys::token(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

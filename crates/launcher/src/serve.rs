@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use bearer_auth::{
+    BearerAuth, KeySet, KeySource, PublicKey, RemoteJwks, ResourceMetadata, Verifier,
+    VerifierConfig,
+};
 use dice_tools::{DiceConfig, DiceTools};
 use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
 
@@ -37,9 +41,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("check --allowed-host, --max-sessions and --max-body-bytes")?;
 
-    let tools = DiceTools::new(dice);
-    let app = mcp_core::router(&config, move || tools.clone());
-
+    let has_key = args.public_key.is_some() || args.jwks.is_some();
+    if !has_key && !args.addr.ip().is_loopback() && !args.insecure_no_auth {
+        bail!(
+            "refusing to listen on {}, which other machines can reach, without \
+             authentication. Require tokens with --public-key PEM or --jwks PATH_OR_URL \
+             (create keys with `dice-mcp keygen`), listen on 127.0.0.1 and publish through \
+             a tunnel, or pass --insecure-no-auth if you really mean it",
+            args.addr
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| {
@@ -52,13 +63,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("could not read the address the server is listening on")?;
-    if !local.ip().is_loopback() {
+    let auth = auth_from_args(&args, local).await?;
+    if auth.is_none() && !local.ip().is_loopback() {
         tracing::warn!(
-            "bound to {local}, which is reachable from other machines, without \
-             authentication: anyone who can reach it can call the tools. Prefer 127.0.0.1 \
-             and a tunnel; requests must still carry an allowed Host (--allowed-host)"
+            "listening on {local} without authentication (--insecure-no-auth): anyone who \
+             can reach it can call the tools"
         );
     }
+
+    let tools = DiceTools::new(dice);
+    let mcp = mcp_core::mcp_routes(&config, move || tools.clone());
+    let app = match &auth {
+        Some((auth, metadata)) => mcp
+            .layer(auth.layer())
+            .merge(metadata.router())
+            .merge(mcp_core::health_routes()),
+        None => mcp.merge(mcp_core::health_routes()),
+    };
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -79,9 +100,80 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         tracing::info!("{lead} http://{local}{} (SSE)", mcp_core::SSE_PATH);
     }
+    match &auth {
+        Some((_, metadata)) => tracing::info!(
+            "bearer tokens required; metadata at {}",
+            metadata.metadata_url()
+        ),
+        None => tracing::info!("no authentication: any local client can call the tools"),
+    }
     mcp_core::serve(listener, app, &config, mcp_core::shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
     Ok(())
+}
+
+/// The bearer-auth layer and metadata the flags ask for; `None` without a key source.
+async fn auth_from_args(
+    args: &ServeArgs,
+    local: std::net::SocketAddr,
+) -> anyhow::Result<Option<(BearerAuth, ResourceMetadata)>> {
+    let keys = match (&args.public_key, &args.jwks) {
+        (Some(path), _) => {
+            let key = PublicKey::load(path).with_context(|| {
+                format!(
+                    "could not load --public-key {}; it must be an RSA public key PEM such as \
+                     the public.pem `dice-mcp keygen` writes",
+                    path.display()
+                )
+            })?;
+            KeySource::public_key(key)
+        }
+        (None, Some(jwks)) if jwks.starts_with("http://") || jwks.starts_with("https://") => {
+            let remote = RemoteJwks::new(jwks.as_str()).context("invalid --jwks URL")?;
+            if let Err(error) = remote.refresh().await {
+                tracing::warn!(%error, "could not fetch the JWKS yet; will retry on the first token");
+            }
+            KeySource::Remote(std::sync::Arc::new(remote))
+        }
+        (None, Some(path)) => {
+            let set = KeySet::load_jwks(std::path::Path::new(path))
+                .with_context(|| format!("could not load --jwks {path}"))?;
+            KeySource::Static(std::sync::Arc::new(set))
+        }
+        (None, None) => {
+            if !args.issuers.is_empty()
+                || !args.audiences.is_empty()
+                || !args.required_scopes.is_empty()
+            {
+                bail!(
+                    "--issuer, --audience and --required-scope need a key to check tokens with: \
+                     add --public-key PEM or --jwks PATH_OR_URL"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    if args.issuers.is_empty() {
+        tracing::warn!("no --issuer: tokens from any issuer signed by the key are accepted");
+    }
+    let resource = args
+        .resource_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}{}", mcp_core::MCP_PATH));
+    let metadata = ResourceMetadata::new(resource)
+        .context("invalid --resource-url")?
+        .with_scopes(args.required_scopes.iter().cloned())
+        .with_name("dice-mcp");
+    let config = VerifierConfig {
+        issuers: args.issuers.clone(),
+        audiences: args.audiences.clone(),
+        required_scopes: args.required_scopes.clone(),
+        ..VerifierConfig::default()
+    };
+    let verifier = Verifier::new(keys, config).context("invalid token settings")?;
+    let auth =
+        BearerAuth::new(verifier, "dice-mcp").with_resource_metadata(metadata.metadata_url());
+    Ok(Some((auth, metadata)))
 }

@@ -30,12 +30,23 @@ pub const MCP_PATH: &str = "/mcp";
 /// The liveness endpoint: `200` while the server is serving.
 pub const HEALTH_PATH: &str = "/healthz";
 
-/// Builds the router for a handler factory: `/mcp` and `/mcp/` (Streamable HTTP), `/sse`
-/// and `/messages/` (legacy HTTP+SSE), as [`ServerConfig::endpoints`] says, and `/healthz`.
+/// Builds the whole router for a handler factory: [`mcp_routes`] plus [`health_routes`].
 ///
 /// The factory is called once per session (stateful, SSE) or per request (stateless), so
 /// make it cheap: clone a prepared handler.
 pub fn router<S, F>(config: &ServerConfig, factory: F) -> Router
+where
+    S: ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    mcp_routes(config, factory).merge(health_routes())
+}
+
+/// The MCP routes alone, behind the Host/Origin guard: `/mcp` and `/mcp/` (Streamable HTTP),
+/// `/sse` and `/messages/` (legacy HTTP+SSE), as [`ServerConfig::endpoints`] says. Layer
+/// what must apply to MCP traffic only (authentication) on this, then merge the public
+/// routes ([`health_routes`], metadata).
+pub fn mcp_routes<S, F>(config: &ServerConfig, factory: F) -> Router
 where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
@@ -53,7 +64,11 @@ where
         &config.allowed_origins,
     ));
     mcp.layer(middleware::from_fn_with_state(guard, check_host_and_origin))
-        .route(HEALTH_PATH, get(health))
+}
+
+/// `GET /healthz`: `200 {"status":"ok"}` while serving. Public.
+pub fn health_routes() -> Router {
+    Router::new().route(HEALTH_PATH, get(health))
 }
 
 fn streamable_routes<S, F>(config: &ServerConfig, factory: Arc<F>) -> Router

@@ -26,7 +26,7 @@ pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_SSE_KEEP_ALIVE, Endpoints, ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
 };
-pub use http::{HEALTH_PATH, MCP_PATH, router, serve, shutdown_signal};
+pub use http::{HEALTH_PATH, MCP_PATH, health_routes, mcp_routes, router, serve, shutdown_signal};
 pub use rmcp::ServerHandler;
 pub use sessions::{CappedSessionManager, SessionBudget, SessionError, SessionPermit};
 pub use sse::{MESSAGES_PATH, SSE_PATH};

@@ -10,10 +10,10 @@ use tokio::{
 
 use crate::support::ACCEPT_BOTH;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
+pub const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
 
 /// Starts `dice-mcp serve ARGS` and returns it with the base URL from its log line.
-async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
+pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(args)
@@ -61,7 +61,7 @@ async fn serve_prints_its_url_answers_and_drains_on_sigterm() {
         "{url}"
     );
 
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                       "params": {"name": "roll", "arguments": {"expression": "2d20kh1+3"}}});
     let reply: serde_json::Value = http
@@ -117,7 +117,7 @@ async fn env_vars_configure_serve() {
     let url = url.expect("no listening line");
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "roll_dice", "arguments": {"n_dice": 3}}});
-    let reply: serde_json::Value = reqwest::Client::new()
+    let reply: serde_json::Value = crate::support::http()
         .post(&url)
         .header("accept", ACCEPT_BOTH)
         .json(&call)
@@ -199,7 +199,7 @@ async fn both_transports_are_announced_and_sse_only_serves_sse() {
 
     let (child, url, _log) = start(&["--addr", "127.0.0.1:0", "--transport", "sse"]).await;
     assert!(url.ends_with("/sse"), "{url}");
-    let mcp = reqwest::Client::new()
+    let mcp = crate::support::http()
         .post(url.replace("/sse", "/mcp"))
         .header("accept", ACCEPT_BOTH)
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))

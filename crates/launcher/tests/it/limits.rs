@@ -39,7 +39,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
         .transport(Transport::Stateless)
         .allowed_host("abc.ngrok.app");
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
-    let http = Client::new();
+    let http = crate::support::http();
     let response = mcp_post(&http, &server.mcp_url)
         .header(header::HOST, "evil.example")
         .body(list_body())
@@ -60,7 +60,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
 #[tokio::test]
 async fn foreign_origin_is_refused_and_local_origin_is_accepted() {
     let server = TestServer::start(Transport::Stateless).await;
-    let http = Client::new();
+    let http = crate::support::http();
     let response = mcp_post(&http, &server.mcp_url)
         .header(header::ORIGIN, "https://evil.example")
         .body(list_body())
@@ -84,7 +84,7 @@ async fn two_mebibyte_body_gets_413_on_both_transports() {
         let server = TestServer::start(transport).await;
         let padding = "x".repeat(2 * 1024 * 1024);
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"pad": padding}}});
-        let response = mcp_post(&Client::new(), &server.mcp_url)
+        let response = mcp_post(&crate::support::http(), &server.mcp_url)
             .body(body.to_string())
             .send()
             .await
@@ -100,7 +100,7 @@ async fn chunked_oversized_body_gets_413_too() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..64).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let response = mcp_post(&Client::new(), &server.mcp_url)
+    let response = mcp_post(&crate::support::http(), &server.mcp_url)
         .body(body)
         .send()
         .await
@@ -119,7 +119,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
         .transport(Transport::Stateful)
         .session_limits(limits);
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
-    let http = Client::new();
+    let http = crate::support::http();
     let mut sessions = Vec::new();
     for _ in 0..2 {
         let response = mcp_post(&http, &server.mcp_url)
@@ -170,7 +170,7 @@ async fn max_dice_setting_reaches_the_tool() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                "params": {"name": "roll_dice", "arguments": {"n_dice": n}}})
     };
-    let http = Client::new();
+    let http = crate::support::http();
     let ok: serde_json::Value = mcp_post(&http, &server.mcp_url)
         .json(&call(4))
         .send()

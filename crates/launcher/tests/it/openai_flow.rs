@@ -42,7 +42,7 @@ struct Flow {
 impl Flow {
     /// Steps 1 to 4: initialize, initialized, tools/list, DELETE. Returns the DELETE status.
     async fn up_to_delete(url: &str) -> (Self, StatusCode) {
-        let http = Client::new();
+        let http = crate::support::http();
         let response = post(
             &http,
             url,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dice_tools::DiceConfig;
 use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
-use reqwest::{Client, StatusCode, header};
+use reqwest::{StatusCode, header};
 use rmcp::{
     ServiceExt,
     model::{
@@ -20,7 +20,8 @@ use crate::{
 };
 
 async fn open(server: &TestServer, path: &str) -> SseStream {
-    let response = SseStream::open(&Client::new(), &format!("{}{path}", server.base)).await;
+    let response =
+        SseStream::open(&crate::support::http(), &format!("{}{path}", server.base)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -103,7 +104,7 @@ async fn first_event_names_a_relative_messages_url_and_replies_arrive_as_message
         let mut stream = open(&server, path).await;
         let url = endpoint(&mut stream).await;
         assert!(url.starts_with("/messages/?session_id="), "{url}");
-        let response = Client::new()
+        let response = crate::support::http()
             .post(format!("{}{url}", server.base))
             .json(&initialize_body(0, "2024-11-05", "it"))
             .send()
@@ -122,7 +123,7 @@ async fn first_event_names_a_relative_messages_url_and_replies_arrive_as_message
 #[tokio::test]
 async fn message_errors_are_404_400_and_413() {
     let server = TestServer::start(Transport::Stateless).await;
-    let http = Client::new();
+    let http = crate::support::http();
     let mut stream = open(&server, "/sse").await;
     let url = format!("{}{}", server.base, endpoint(&mut stream).await);
 
@@ -186,7 +187,7 @@ async fn message_errors_are_404_400_and_413() {
 #[tokio::test]
 async fn foreign_host_and_origin_are_refused_on_sse_routes() {
     let server = TestServer::start(Transport::Stateless).await;
-    let http = Client::new();
+    let http = crate::support::http();
     for (name, value) in [
         (header::HOST, "evil.example"),
         (header::ORIGIN, "https://evil.example"),
@@ -263,7 +264,7 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
         .transport(Transport::Stateful)
         .session_limits(limits);
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
-    let http = Client::new();
+    let http = crate::support::http();
     let mut first = open(&server, "/sse").await;
     endpoint(&mut first).await;
     let init = http
@@ -291,7 +292,7 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
 
 #[tokio::test]
 async fn endpoints_setting_serves_only_the_chosen_transport() {
-    let http = Client::new();
+    let http = crate::support::http();
     let sse_only = ServerConfig::builder().endpoints(Endpoints::Sse);
     let server = TestServer::start_with(sse_only, DiceConfig::default()).await;
     let mcp = http

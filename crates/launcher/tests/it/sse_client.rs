@@ -98,7 +98,7 @@ pub async fn rmcp_transport(
     mpsc::Sender<ClientJsonRpcMessage>,
     mpsc::Receiver<ServerJsonRpcMessage>,
 ) {
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let response = SseStream::open(&http, sse_url).await;
     assert_eq!(response.status(), 200);
     let mut stream = SseStream::new(response);

@@ -7,6 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
+/// One HTTP client for all tests: building one loads the TLS roots, which takes ~20 ms.
+pub fn http() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new).clone()
+}
+
 pub struct TestServer {
     pub base: String,
     pub config: ServerConfig,

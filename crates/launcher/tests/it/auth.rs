@@ -1,0 +1,348 @@
+//! keygen, token and serve with bearer auth, through the real binary: what a user types.
+
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Stdio, time::Duration};
+
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::{
+    binary::{BIN, start},
+    support::ACCEPT_BOTH,
+};
+
+async fn dice_mcp(args: &[&str]) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(BIN).args(args).output(),
+    )
+    .await
+    .expect("dice-mcp did not finish within 60 s")
+    .unwrap()
+}
+
+async fn keygen(dir: &Path) {
+    let out = dice_mcp(&["keygen", "--out", dir.to_str().unwrap()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn token(dir: &Path, extra: &[&str]) -> String {
+    let key = dir.join("private.pem");
+    let mut args = vec!["token", "--key", key.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = dice_mcp(&args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty(), "token writes nothing but the token");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    stdout.trim().to_owned()
+}
+
+fn list_call() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}})
+}
+
+#[tokio::test]
+async fn keygen_writes_0600_keys_refuses_to_overwrite_and_never_prints_the_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = dice_mcp(&["keygen", "--out", keys.to_str().unwrap()]).await;
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("private.pem") && stdout.contains("kid"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("PRIVATE KEY")
+            && !String::from_utf8_lossy(&out.stderr).contains("PRIVATE KEY")
+    );
+    let mode = std::fs::metadata(keys.join("private.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let first = std::fs::read(keys.join("private.pem")).unwrap();
+
+    let again = dice_mcp(&["keygen", "--out", keys.to_str().unwrap()]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read(keys.join("private.pem")).unwrap(),
+        first,
+        "first keys intact"
+    );
+
+    let forced = dice_mcp(&["keygen", "--out", keys.to_str().unwrap(), "--force"]).await;
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(keys.join("private.pem")).unwrap(), first);
+}
+
+#[tokio::test]
+async fn token_refuses_a_missing_key_and_a_bad_ttl_with_advice() {
+    let out = dice_mcp(&["token", "--key", "/nonexistent/private.pem"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dice-mcp keygen"));
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let key = dir.path().join("private.pem");
+    let out = dice_mcp(&["token", "--key", key.to_str().unwrap(), "--ttl", "soon"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("15m"));
+}
+
+#[tokio::test]
+async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metadata_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let (child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--stateless",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--issuer",
+        "dice-mcp",
+        "--required-scope",
+        "dice:roll",
+    ])
+    .await;
+    let base = url.trim_end_matches("/mcp").to_owned();
+    let http = crate::support::http();
+
+    // No token: 401 with a challenge pointing at the metadata, on every MCP route.
+    let refused = http
+        .post(&url)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+        )),
+        "{challenge}"
+    );
+    assert_eq!(
+        http.get(format!("{base}/sse"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let messages = http
+        .post(format!("{base}/messages/?session_id=x"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.status(), StatusCode::UNAUTHORIZED);
+
+    // Public: health and metadata.
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let metadata: Value = http
+        .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], url);
+    assert_eq!(metadata["scopes_supported"], json!(["dice:roll"]));
+
+    // A token without the scope: 403; with it: the call works, on /mcp and /sse.
+    let unscoped = token(dir.path(), &[]).await;
+    let forbidden = http
+        .post(&url)
+        .bearer_auth(&unscoped)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let good = token(dir.path(), &["--scope", "dice:roll", "--ttl", "5m"]).await;
+    let reply: Value = http
+        .post(&url)
+        .bearer_auth(&good)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["result"]["structuredContent"]["result"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let sse = http
+        .get(format!("{base}/sse"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    drop(sse);
+
+    // Another issuer is refused.
+    let foreign = token(
+        dir.path(),
+        &["--scope", "dice:roll", "--iss", "someone-else"],
+    )
+    .await;
+    let refused = http
+        .post(&url)
+        .bearer_auth(&foreign)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    drop(child);
+}
+
+#[tokio::test]
+async fn audience_must_match_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let (child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--stateless",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--audience",
+        "https://abc.ngrok.app/mcp",
+    ])
+    .await;
+    let http = crate::support::http();
+    let wrong = token(dir.path(), &["--aud", "https://elsewhere/mcp"]).await;
+    let status = http
+        .post(&url)
+        .bearer_auth(&wrong)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let right = token(dir.path(), &["--aud", "https://abc.ngrok.app/mcp"]).await;
+    let status = http
+        .post(&url)
+        .bearer_auth(&right)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    drop(child);
+}
+
+#[tokio::test]
+async fn jwks_file_works_as_the_key_source() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let jwks = dir.path().join("jwks.json");
+    let (child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--stateless",
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ])
+    .await;
+    let good = token(dir.path(), &[]).await;
+    let status = crate::support::http()
+        .post(&url)
+        .bearer_auth(&good)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    drop(child);
+}
+
+#[tokio::test]
+async fn non_loopback_without_auth_is_refused_unless_insisted() {
+    let out = dice_mcp(&["serve", "--addr", "0.0.0.0:0"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing")
+            && stderr.contains("--insecure-no-auth")
+            && stderr.contains("--public-key"),
+        "{stderr}"
+    );
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "0.0.0.0:0", "--insecure-no-auth"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut warned = false;
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await
+    {
+        if line.contains("without authentication") {
+            warned = true;
+            break;
+        }
+    }
+    assert!(warned, "--insecure-no-auth starts, with a warning");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn auth_flags_without_a_key_are_an_error() {
+    let out = dice_mcp(&["serve", "--addr", "127.0.0.1:0", "--issuer", "x"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
+}
