@@ -191,6 +191,17 @@ pub struct ServeArgs {
     )]
     pub resource_url: Option<String>,
 
+    /// An OAuth authorization server that issues tokens for this server, listed in the
+    /// RFC 9728 metadata so OAuth-capable clients can find it; repeat for several.
+    #[arg(
+        long = "authorization-server",
+        value_name = "URL",
+        env = "DICE_MCP_AUTHORIZATION_SERVERS",
+        value_delimiter = ',',
+        help_heading = "Authentication"
+    )]
+    pub authorization_servers: Vec<String>,
+
     /// Allow listening on a non-loopback address without authentication. Anyone who can
     /// reach the address can then call the tools.
     #[arg(

@@ -165,6 +165,7 @@ async fn auth_from_args(
     let metadata = ResourceMetadata::new(resource)
         .context("invalid --resource-url")?
         .with_scopes(args.required_scopes.iter().cloned())
+        .with_authorization_servers(args.authorization_servers.iter().cloned())
         .with_name("dice-mcp");
     let config = VerifierConfig {
         issuers: args.issuers.clone(),

@@ -346,3 +346,75 @@ async fn auth_flags_without_a_key_are_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
 }
+
+#[tokio::test]
+async fn tokens_never_reach_the_log_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--public-key",
+            public.to_str().unwrap(),
+            "--authorization-server",
+            "https://auth.example",
+        ])
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let url = url.unwrap();
+    let base = url.trim_end_matches("/mcp").to_owned();
+    let metadata: Value = crate::support::http()
+        .get(format!("{base}/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["authorization_servers"],
+        json!(["https://auth.example"])
+    );
+
+    let good = token(dir.path(), &[]).await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}});
+    for value in [format!("Bearer {good}"), format!("Bearer x{good}")] {
+        let response = crate::support::http()
+            .post(&url)
+            .header(header::AUTHORIZATION, value)
+            .header(header::ACCEPT, ACCEPT_BOTH)
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        let _ = response.text().await;
+    }
+    child.kill().await.unwrap();
+    let mut log = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let signature = good.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "a token reached the log:\n{log}");
+    assert!(
+        log.contains("refused a request"),
+        "the refusal itself is logged:\n{log}"
+    );
+}
