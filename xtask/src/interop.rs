@@ -29,7 +29,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
         ("stateless", &["--addr", "127.0.0.1:0", "--stateless"][..]),
         ("stateful", &["--addr", "127.0.0.1:0"][..]),
     ] {
-        let server = Server::start(binary, args, &[], false)?;
+        let server = Server::start(binary, args)?;
         let sse_url = format!("{}/sse", server.url.trim_end_matches("/mcp"));
         let cases = [
             ("streamable HTTP", server.url.as_str(), "legacy"),
@@ -127,8 +127,6 @@ fn token_rows(binary: &Path, python: &Path) -> anyhow::Result<Vec<Row>> {
                 "--issuer",
                 "pyjwt-issuer",
             ],
-            &[],
-            false,
         )?;
         let (called, output) = python_step(
             python,

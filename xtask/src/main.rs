@@ -18,9 +18,10 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  dev [SERVE-FLAGS]   build dice-mcp and serve it on 127.0.0.1:8000 (stateless, as OpenAI
-                      needs; --stateful to change), then print the URL and examples.
-                      Other flags go to `dice-mcp serve` (see `dice-mcp serve --help`).
+  dev [DEV-FLAGS]     build dice-mcp and run `dice-mcp dev`: serve with a token on
+                      127.0.0.1:8000, publish through ngrok when NGROK_AUTHTOKEN is set,
+                      print the URL, the token and an OpenAI snippet (see
+                      `dice-mcp dev --help`).
   ci                  fmt --check, clippy -D warnings, tests, docs -D warnings, interop:
                       everything CI runs.
   interop             real clients (official Python MCP SDK, pinned, installed into

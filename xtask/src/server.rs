@@ -20,23 +20,12 @@ pub struct Server {
 
 impl Server {
     /// Starts `binary serve ARGS` and waits (up to 30 s) for its `listening on` line.
-    /// With `echo`, every log line is also copied to our stderr.
-    pub fn start(
-        binary: &Path,
-        args: &[&str],
-        envs: &[(&str, &str)],
-        echo: bool,
-    ) -> anyhow::Result<Self> {
-        let mut command = Command::new(binary);
-        command
+    pub fn start(binary: &Path, args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
             .arg("serve")
             .args(args)
             .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        let mut child = command
+            .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("could not start {}", binary.display()))?;
         let stderr = child.stderr.take().context("no stderr from dice-mcp")?;
@@ -47,9 +36,6 @@ impl Server {
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if echo {
-                        eprintln!("{line}");
-                    }
                     if let Some(url) = listening_url(&line) {
                         let _ = url_tx.send(url);
                     }
@@ -74,11 +60,6 @@ impl Server {
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
         log[log.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Waits for the server to exit by itself (e.g. after Ctrl-C).
-    pub fn wait(mut self) -> anyhow::Result<std::process::ExitStatus> {
-        self.child.wait().context("waiting for dice-mcp")
     }
 
     /// Sends SIGTERM and waits for a clean exit.

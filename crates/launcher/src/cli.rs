@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser};
 /// remote MCP client (Claude, Cursor, VS Code, MCP Inspector).
 #[derive(Debug, Parser)]
 #[command(name = "dice-mcp", version, about, long_about = None)]
-#[command(after_help = "Start here:\n  dice-mcp serve --stateless\n  \
-    then point a client at http://127.0.0.1:8000/mcp\n\n\
+#[command(after_help = "Start here:\n  dice-mcp dev\n  \
+    serves with a token, prints the URL, the token and an OpenAI snippet;\n  \
+    with NGROK_AUTHTOKEN set it publishes an HTTPS URL OpenAI can reach.\n\n\
     With tokens (what a public server needs):\n  \
     dice-mcp keygen --out keys\n  \
     dice-mcp serve --stateless --public-key keys/public.pem --issuer dice-mcp\n  \
@@ -17,10 +18,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser};
     Every flag can also be set from its environment variable (shown in each command's --help).\n\
     Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.")]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve roll_dice and roll over MCP: Streamable HTTP at /mcp, legacy SSE at /sse.
@@ -44,6 +47,75 @@ pub enum Command {
         dice-mcp token --key keys/private.pem --aud https://abc.ngrok.app/mcp --scope dice:roll --ttl 15m\n\n\
         Anyone holding the token can call the server until it expires: keep TTLs short.")]
     Token(TokenArgs),
+    /// Serve with tokens, publish through ngrok (when NGROK_AUTHTOKEN is set), and print the
+    /// URL, a dev token and a ready-to-paste OpenAI snippet.
+    #[command(after_help = "Examples:\n  \
+        dice-mcp dev                              # local only: http://127.0.0.1:8000/mcp\n  \
+        NGROK_AUTHTOKEN=... dice-mcp dev          # public HTTPS URL through ngrok\n  \
+        dice-mcp dev --domain dice.ngrok.app      # on your reserved ngrok domain\n\n\
+        The dev key pair is created once in the platform data directory (--keys-dir to\n\
+        change); each run mints a fresh token for the URL it prints.")]
+    Dev(DevArgs),
+}
+
+/// Flags of `dice-mcp dev`.
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Loopback address for the server (the tunnel forwards to it).
+    #[arg(long, env = "DICE_MCP_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+
+    /// Keep sessions (the default is stateless, which OpenAI's client needs).
+    #[arg(long)]
+    pub stateful: bool,
+
+    /// Where the dev key pair lives (default: the platform data directory, e.g.
+    /// $XDG_DATA_HOME/dice-mcp/dev-keys).
+    #[arg(long, value_name = "DIR", env = "DICE_MCP_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+
+    /// Lifetime of the printed token: 90s, 15m, 12h, 7d.
+    #[arg(long, default_value = "12h", value_parser = parse_duration)]
+    pub ttl: Duration,
+
+    /// Your ngrok authtoken; without one, dev serves locally only.
+    #[arg(
+        long,
+        env = "NGROK_AUTHTOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub ngrok_authtoken: Option<String>,
+
+    /// A reserved ngrok domain to publish on (e.g. dice.ngrok.app).
+    #[arg(long, env = "DICE_MCP_NGROK_DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Do not publish, even when NGROK_AUTHTOKEN is set.
+    #[arg(long)]
+    pub local: bool,
+
+    /// Model named in the printed OpenAI snippet.
+    #[arg(long, default_value = "gpt-4.1")]
+    pub model: String,
+
+    /// Most dice one roll_dice call may roll.
+    #[arg(long, env = "DICE_MCP_MAX_DICE", default_value_t = dice_tools::DEFAULT_MAX_DICE,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(dice_tools::MAX_DICE_LIMIT)))]
+    pub max_dice: u32,
+
+    /// ngrok server address (host:port), for tests and private ngrok deployments.
+    #[arg(long, env = "DICE_MCP_NGROK_SERVER_ADDR", hide = true)]
+    pub ngrok_server_addr: Option<String>,
+
+    /// Seconds to wait for ngrok before giving up.
+    #[arg(
+        long,
+        env = "DICE_MCP_NGROK_TIMEOUT_SECS",
+        default_value_t = 15,
+        hide = true
+    )]
+    pub ngrok_timeout_secs: u64,
 }
 
 /// Flags of `dice-mcp keygen`.

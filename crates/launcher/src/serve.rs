@@ -14,9 +14,7 @@ use crate::cli::ServeArgs;
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()
-        .context("could not start the async runtime; is the system out of threads or memory?")?;
-    runtime.block_on(serve(args))
+    crate::runtime()?.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -71,15 +69,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let tools = DiceTools::new(dice);
-    let mcp = mcp_core::mcp_routes(&config, move || tools.clone());
-    let app = match &auth {
-        Some((auth, metadata)) => mcp
-            .layer(auth.layer())
-            .merge(metadata.router())
-            .merge(mcp_core::health_routes()),
-        None => mcp.merge(mcp_core::health_routes()),
-    };
+    let app = build_app(&config, dice, auth.as_ref());
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -112,6 +102,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
     Ok(())
+}
+
+/// The whole router: MCP routes (behind the auth layer when there is one), the metadata, and
+/// `/healthz`.
+pub(crate) fn build_app(
+    config: &ServerConfig,
+    dice: DiceConfig,
+    auth: Option<&(BearerAuth, ResourceMetadata)>,
+) -> axum::Router {
+    let tools = DiceTools::new(dice);
+    let mcp = mcp_core::mcp_routes(config, move || tools.clone());
+    match auth {
+        Some((auth, metadata)) => mcp
+            .layer(auth.layer())
+            .merge(metadata.router())
+            .merge(mcp_core::health_routes()),
+        None => mcp.merge(mcp_core::health_routes()),
+    }
 }
 
 /// The bearer-auth layer and metadata the flags ask for; `None` without a key source.

@@ -6,6 +6,7 @@
 
 mod auth;
 mod binary;
+mod dev;
 mod limits;
 mod openai_flow;
 mod rmcp_client;

@@ -1,0 +1,288 @@
+//! `dice-mcp dev`: one command for FastMCP's whole guide. Load (or create) a dev key pair,
+//! serve with tokens required, publish through a [`Publisher`] (ngrok when
+//! `NGROK_AUTHTOKEN` is set, else local only), mint a token for the published URL, and print
+//! what to paste into OpenAI's Responses API.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use anyhow::{Context, bail};
+use bearer_auth::{
+    Audience, BearerAuth, KeySource, ResourceMetadata, RsaKeyPair, TokenRequest, Verifier,
+    VerifierConfig, mint_token,
+};
+use dice_tools::DiceConfig;
+use mcp_core::{ServerConfig, Transport};
+use tokio::sync::oneshot;
+
+use crate::{
+    cli::DevArgs,
+    publish::{LocalOnly, Ngrok, Published, Publisher},
+};
+
+/// Issuer of dev tokens.
+pub const DEV_ISSUER: &str = "dice-mcp-dev";
+
+/// A running dev server: where it is, the token for it, and how to stop it.
+pub struct DevServer {
+    /// The Streamable HTTP URL (`…/mcp`).
+    pub mcp_url: String,
+    /// The legacy SSE URL (`…/sse`).
+    pub sse_url: String,
+    /// A token for [`Self::mcp_url`] (its `aud`).
+    pub token: String,
+    /// When the token expires.
+    pub expires_at: SystemTime,
+    /// Whether the URL is reachable from the internet.
+    pub public: bool,
+    /// Whether sessions are kept (`--stateful`).
+    pub stateful: bool,
+    published: Published,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), mcp_core::Error>>,
+}
+
+impl DevServer {
+    /// Closes the tunnel, then drains and stops the server.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.published.close().await;
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("the server task failed")?
+            .context("the server stopped with an error")
+    }
+}
+
+/// Where dev keys live unless `--keys-dir` says otherwise: the platform data directory
+/// (`$XDG_DATA_HOME/dice-mcp/dev-keys` on Linux).
+pub fn default_keys_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|dir| dir.join("dice-mcp").join("dev-keys"))
+}
+
+/// Loads the dev key pair from `dir`, creating it (private key 0600) the first time.
+pub fn load_or_create_keys(dir: &Path) -> anyhow::Result<RsaKeyPair> {
+    let private = dir.join(bearer_auth::PRIVATE_KEY_FILE);
+    if private.exists() {
+        return RsaKeyPair::load(&private).with_context(|| {
+            format!(
+                "could not load the dev key {}; delete {} to start over, or pass --keys-dir",
+                private.display(),
+                dir.display()
+            )
+        });
+    }
+    let pair =
+        RsaKeyPair::generate(bearer_auth::DEFAULT_BITS).context("could not generate a dev key")?;
+    pair.save(dir, false)
+        .with_context(|| format!("could not save the dev key in {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), kid = pair.public().kid(), "created a dev key pair");
+    Ok(pair)
+}
+
+/// Starts the dev server on `args.addr` and publishes it through `publisher`.
+pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<DevServer> {
+    if !args.addr.ip().is_loopback() {
+        bail!(
+            "dev listens on loopback only ({} is not); the tunnel is what makes it public",
+            args.addr
+        );
+    }
+    let keys_dir = match &args.keys_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            default_keys_dir().context("no data directory on this system; pass --keys-dir DIR")?
+        }
+    };
+    let pair = load_or_create_keys(&keys_dir)?;
+    let dice = DiceConfig::default()
+        .with_max_dice(args.max_dice)
+        .context("invalid --max-dice")?;
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen on {}: is another server using that port? Pick another with \
+             --addr 127.0.0.1:PORT",
+                args.addr
+            )
+        })?;
+    let local: SocketAddr = listener.local_addr().context("no local address")?;
+    let published = publisher
+        .publish(local)
+        .await
+        .with_context(|| format!("could not publish through {}", publisher.name()))?;
+
+    // Everything below depends on the published URL: the Host to allow, the audience, the
+    // resource. So the token is minted only now that the tunnel is up.
+    let mcp_url = format!("{}{}", published.base_url, mcp_core::MCP_PATH);
+    let sse_url = format!("{}{}", published.base_url, mcp_core::SSE_PATH);
+    let transport = if args.stateful {
+        Transport::Stateful
+    } else {
+        Transport::Stateless
+    };
+    let mut builder = ServerConfig::builder().transport(transport);
+    if let Some(host) = &published.host {
+        builder = builder.allowed_host(host.clone());
+    }
+    let config = builder.build().context("invalid server settings")?;
+
+    let metadata = ResourceMetadata::new(mcp_url.clone())
+        .context("the published URL is not usable")?
+        .with_name("dice-mcp (dev)");
+    let verifier = Verifier::new(
+        KeySource::public_key(pair.public().clone()),
+        VerifierConfig {
+            issuers: vec![DEV_ISSUER.into()],
+            audiences: vec![mcp_url.clone()],
+            ..VerifierConfig::default()
+        },
+    )
+    .context("invalid token settings")?;
+    let auth =
+        BearerAuth::new(verifier, "dice-mcp").with_resource_metadata(metadata.metadata_url());
+    let app = crate::serve::build_app(&config, dice, Some(&(auth, metadata)));
+
+    let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
+        .with_audience(Audience::One(mcp_url.clone()));
+    let token =
+        mint_token(&pair, &request).context("could not mint the dev token (check --ttl)")?;
+    let expires_at = SystemTime::now() + args.ttl;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve_config = config.clone();
+    let task = tokio::spawn(async move {
+        mcp_core::serve(listener, app, &serve_config, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Ok(DevServer {
+        mcp_url,
+        sse_url,
+        token,
+        expires_at,
+        public: published.public,
+        stateful: args.stateful,
+        published,
+        stop,
+        task,
+    })
+}
+
+/// The publisher the flags and environment choose.
+fn publisher(args: &DevArgs) -> Arc<dyn Publisher> {
+    match (&args.ngrok_authtoken, args.local) {
+        (Some(token), false) if !token.trim().is_empty() => Arc::new(
+            Ngrok::new(token.trim().to_owned(), args.domain.clone())
+                .with_server_addr(args.ngrok_server_addr.clone())
+                .with_timeout(Duration::from_secs(args.ngrok_timeout_secs)),
+        ),
+        _ => Arc::new(LocalOnly),
+    }
+}
+
+/// `dice-mcp dev`: start, print, wait for Ctrl-C, close the tunnel, drain.
+pub fn run(args: DevArgs) -> anyhow::Result<()> {
+    crate::runtime()?.block_on(async {
+        let publisher = publisher(&args);
+        if args.domain.is_some() && publisher.name() == "local" {
+            tracing::warn!("--domain is ignored without an ngrok authtoken");
+        }
+        let server = start(&args, publisher.as_ref()).await?;
+        print!("{}", banner(&server, &args.model));
+        mcp_core::shutdown_signal().await;
+        tracing::info!("closing the tunnel and draining");
+        server.shutdown().await
+    })
+}
+
+/// What `dev` prints: URLs, token, warning, an OpenAI snippet and a curl.
+pub fn banner(server: &DevServer, model: &str) -> String {
+    let DevServer {
+        mcp_url,
+        sse_url,
+        token,
+        ..
+    } = server;
+    let expires = humantime::format_rfc3339_seconds(server.expires_at);
+    let lifetime = server
+        .expires_at
+        .duration_since(SystemTime::now())
+        .map(|d| {
+            humantime::format_duration(Duration::from_secs(d.as_secs().div_ceil(60) * 60))
+                .to_string()
+        })
+        .unwrap_or_else(|_| "expired".into());
+    let mode = if server.stateful {
+        "stateful"
+    } else {
+        "stateless"
+    };
+    let reach = if server.public {
+        "public: reachable from the internet, tokens required"
+    } else {
+        "local: only this machine can reach it, tokens required"
+    };
+    let publish_hint = if server.public {
+        String::new()
+    } else {
+        "\n  To publish for OpenAI: export NGROK_AUTHTOKEN=<your ngrok token> and run this again.\n"
+            .to_owned()
+    };
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
+    format!(
+        "
+dice-mcp dev ({mode}, {reach})
+
+  MCP URL:  {mcp_url}
+  SSE URL:  {sse_url}   (legacy clients)
+  Token:    {token}
+  Expires:  {expires} (in {lifetime})
+
+  ! The token grants access to anyone who holds it. Do not share or commit it.
+{publish_hint}
+OpenAI Responses API (pip install openai; export OPENAI_API_KEY=...):
+
+from openai import OpenAI
+
+client = OpenAI()
+resp = client.responses.create(
+    model=\"{model}\",
+    tools=[
+        {{
+            \"type\": \"mcp\",
+            \"server_label\": \"dice\",
+            \"server_url\": \"{mcp_url}\",
+            \"require_approval\": \"never\",
+            \"headers\": {{\"Authorization\": \"Bearer {token}\"}},
+        }}
+    ],
+    input=\"Roll a few dice!\",
+)
+print(resp.output_text)
+
+curl:
+
+curl -s {mcp_url} \\
+  -H 'Authorization: Bearer {token}' \\
+  -H 'content-type: application/json' \\
+  -H 'accept: application/json, text/event-stream' \\
+  -d '{call}'
+
+Check before you spend an API call:  dice-mcp check --url {mcp_url} --token <token>
+Ctrl-C stops the server{tunnel}.
+",
+        tunnel = if server.public {
+            " and closes the tunnel"
+        } else {
+            ""
+        },
+    )
+}

@@ -1,0 +1,37 @@
+//! The `dice-mcp` command as a library: the binary's `main` parses the command line and calls
+//! [`run`]; tests call the pieces ([`dev`], [`publish`]) directly.
+
+pub mod cli;
+pub mod dev;
+mod keys;
+pub mod publish;
+mod serve;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+/// Runs a parsed command line; the error carries the advice to print.
+pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Keygen(args) => keys::keygen(args),
+        cli::Command::Token(args) => keys::token(args),
+        cli::Command::Dev(args) => dev::run(args),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: info, rmcp's per-request lines hidden).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .context("could not start the async runtime; is the system out of threads or memory?")
+}
