@@ -56,6 +56,33 @@ pub enum Command {
         The dev key pair is created once in the platform data directory (--keys-dir to\n\
         change); each run mints a fresh token for the URL it prints.")]
     Dev(DevArgs),
+    /// Preflight a server the way OpenAI's client talks to it: metadata, auth challenge,
+    /// initialize, tools/list (schemas within OpenAI's subset), a call, DELETE then call.
+    #[command(after_help = "Examples:\n  \
+        dice-mcp check --url http://127.0.0.1:8000/mcp --token \"$TOKEN\"\n  \
+        dice-mcp check --url https://abc.ngrok.app/sse --token \"$TOKEN\" --json\n\n\
+        Exit code 0 when nothing failed (warnings allowed).")]
+    Check(CheckArgs),
+}
+
+/// Flags of `dice-mcp check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The MCP URL, as you would give it to OpenAI (…/mcp, or …/sse for the legacy transport).
+    #[arg(long)]
+    pub url: String,
+
+    /// The bearer token to send, as in the OpenAI tool's headers.Authorization.
+    #[arg(long, env = "DICE_MCP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Print a JSON report instead of lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds each request may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
 }
 
 /// Flags of `dice-mcp dev`.

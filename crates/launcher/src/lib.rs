@@ -1,11 +1,13 @@
 //! The `dice-mcp` command as a library: the binary's `main` parses the command line and calls
 //! [`run`]; tests call the pieces ([`dev`], [`publish`]) directly.
 
+pub mod check;
 pub mod cli;
 pub mod dev;
 mod keys;
 pub mod publish;
 mod serve;
+pub mod sse_client;
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
@@ -17,6 +19,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Keygen(args) => keys::keygen(args),
         cli::Command::Token(args) => keys::token(args),
         cli::Command::Dev(args) => dev::run(args),
+        cli::Command::Check(args) => check::run(args),
     }
 }
 

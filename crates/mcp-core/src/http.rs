@@ -193,6 +193,13 @@ pub async fn serve(
             cancellation.cancel();
         }
     });
+    // Replies are written in several small pieces (headers, then SSE events): without
+    // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop_rx.await;

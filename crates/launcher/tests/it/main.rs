@@ -6,10 +6,10 @@
 
 mod auth;
 mod binary;
+mod check;
 mod dev;
 mod limits;
 mod openai_flow;
 mod rmcp_client;
 mod sse;
-mod sse_client;
 mod support;

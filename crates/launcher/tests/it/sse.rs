@@ -14,14 +14,12 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use crate::{
-    sse_client::{SseStream, rmcp_transport},
-    support::{ACCEPT_BOTH, TestServer, initialize_body},
-};
+use launcher::sse_client::SseStream;
+
+use crate::support::{ACCEPT_BOTH, TestServer, initialize_body, open_sse, rmcp_sse_transport};
 
 async fn open(server: &TestServer, path: &str) -> SseStream {
-    let response =
-        SseStream::open(&crate::support::http(), &format!("{}{path}", server.base)).await;
+    let response = open_sse(&crate::support::http(), &format!("{}{path}", server.base)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -44,7 +42,7 @@ async fn endpoint(stream: &mut SseStream) -> String {
 async fn rmcp_client_over_sse_lists_and_calls_on_2024_and_2025_revisions() {
     let server = TestServer::start(Transport::Stateless).await;
     for version in [ProtocolVersion::V_2024_11_05, ProtocolVersion::V_2025_03_26] {
-        let transport = rmcp_transport(&server.base, &format!("{}/sse", server.base)).await;
+        let transport = rmcp_sse_transport(&server.base, &format!("{}/sse", server.base)).await;
         let client = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("it", "0"),
@@ -277,7 +275,7 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
     assert_eq!(init.status(), StatusCode::OK);
     let _ = init.text().await;
 
-    let third = SseStream::open(&http, &format!("{}/sse", server.base)).await;
+    let third = open_sse(&http, &format!("{}/sse", server.base)).await;
     assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
     let init = http
         .post(&server.mcp_url)

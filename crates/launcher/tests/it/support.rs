@@ -93,3 +93,60 @@ pub fn initialize_body(id: i64, version: &str, client: &str) -> Value {
         }
     })
 }
+
+/// `GET url` asking for an event stream.
+pub async fn open_sse(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    http.get(url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Opens `/sse`, reads the endpoint event, and returns an rmcp transport (sink, stream)
+/// that posts to that endpoint and yields the stream's messages, so rmcp's own client can
+/// talk over the legacy transport.
+pub async fn rmcp_sse_transport(
+    base: &str,
+    sse_url: &str,
+) -> (
+    futures::channel::mpsc::Sender<rmcp::model::ClientJsonRpcMessage>,
+    futures::channel::mpsc::Receiver<rmcp::model::ServerJsonRpcMessage>,
+) {
+    use futures::{SinkExt, StreamExt, channel::mpsc};
+    use launcher::sse_client::SseStream;
+    use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+
+    let http = http();
+    let response = open_sse(&http, sse_url).await;
+    assert_eq!(response.status(), 200);
+    let mut stream = SseStream::new(response);
+    let endpoint = stream.next_event().await.expect("an endpoint event");
+    assert_eq!(endpoint.event, "endpoint");
+    let post_url = format!("{base}{}", endpoint.data);
+
+    let (to_server, mut outgoing) = mpsc::channel::<ClientJsonRpcMessage>(16);
+    let (mut incoming, from_server) = mpsc::channel::<ServerJsonRpcMessage>(16);
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.next().await {
+            let status = http
+                .post(&post_url)
+                .json(&message)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 202, "POST {post_url}");
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(event) = stream.next_event().await {
+            assert_eq!(event.event, "message");
+            let message: ServerJsonRpcMessage = serde_json::from_str(&event.data).unwrap();
+            if incoming.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    (to_server, from_server)
+}
