@@ -63,6 +63,53 @@ pub enum Command {
         dice-mcp check --url https://abc.ngrok.app/sse --token \"$TOKEN\" --json\n\n\
         Exit code 0 when nothing failed (warnings allowed).")]
     Check(CheckArgs),
+    /// Ask OpenAI's Responses API a question with this MCP server as a tool (the guide's
+    /// Python snippet, in Rust): prints each MCP call and the model's answer.
+    #[command(after_help = "Example:\n  \
+        OPENAI_API_KEY=sk-... dice-mcp ask --url https://abc.ngrok.app/mcp --token \"$TOKEN\" \"Roll 3 dice\"\n\n\
+        The URL must be reachable from the internet: use the one `dice-mcp dev` prints\n\
+        with NGROK_AUTHTOKEN set. When OpenAI cannot list the tools, run `dice-mcp check`.")]
+    Ask(AskArgs),
+}
+
+/// Flags of `dice-mcp ask`.
+#[derive(Debug, Clone, Args)]
+pub struct AskArgs {
+    /// The public MCP URL OpenAI should call.
+    #[arg(long)]
+    pub url: String,
+
+    /// The bearer token for the MCP server (sent by OpenAI in headers.Authorization).
+    #[arg(long, env = "DICE_MCP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// The model to ask.
+    #[arg(long, default_value = "gpt-4.1")]
+    pub model: String,
+
+    /// The Responses API base URL.
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub openai_base_url: String,
+
+    /// The OpenAI API key.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, hide = true)]
+    pub api_key: Option<String>,
+
+    /// The tool's server_label.
+    #[arg(long, default_value = "dice")]
+    pub server_label: String,
+
+    /// Seconds to wait for OpenAI.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_secs: u64,
+
+    /// What to ask.
+    #[arg(default_value = "Roll a few dice!")]
+    pub prompt: String,
 }
 
 /// Flags of `dice-mcp check`.

@@ -1,6 +1,7 @@
 //! The `dice-mcp` command as a library: the binary's `main` parses the command line and calls
 //! [`run`]; tests call the pieces ([`dev`], [`publish`]) directly.
 
+pub mod ask;
 pub mod check;
 pub mod cli;
 pub mod dev;
@@ -20,6 +21,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Token(args) => keys::token(args),
         cli::Command::Dev(args) => dev::run(args),
         cli::Command::Check(args) => check::run(args),
+        cli::Command::Ask(args) => ask::run(args),
     }
 }
 
