@@ -1,7 +1,9 @@
 //! `cargo xtask interop`: real MCP clients against the real `dice-mcp serve` on 127.0.0.1.
 //!
 //! Clients are installed from the package registries into `target/interop/` at pinned
-//! versions (see `xtask/interop/requirements.txt`) and reused across runs.
+//! versions (`xtask/interop/requirements.txt`) and reused across runs. Each row is one real
+//! client process against one real server process; a failing row prints the client's output
+//! and the server's log tail.
 
 use std::{
     fs,
@@ -21,173 +23,258 @@ struct Row {
     seconds: f64,
 }
 
-pub fn interop(binary: &Path) -> anyhow::Result<()> {
-    let python = python_venv()?;
-    let script = workspace_root().join("xtask/interop/python_sdk_client.py");
-    let mut rows = Vec::new();
-    for (server_mode, args) in [
-        ("stateless", &["--addr", "127.0.0.1:0", "--stateless"][..]),
-        ("stateful", &["--addr", "127.0.0.1:0"][..]),
-    ] {
-        let server = Server::start(binary, args)?;
-        let sse_url = format!("{}/sse", server.url.trim_end_matches("/mcp"));
-        let cases = [
-            ("streamable HTTP", server.url.as_str(), "legacy"),
-            ("streamable HTTP", server.url.as_str(), "auto"),
-            ("streamable HTTP", server.url.as_str(), "2026-07-28"),
-            ("SSE", sse_url.as_str(), "legacy"),
-        ];
-        for (transport, url, client_mode) in cases {
-            let started = Instant::now();
-            let output = Command::new(&python)
-                .arg(&script)
-                .args([url, client_mode])
-                .output()
-                .context("could not run the Python client")?;
-            let ok = output.status.success();
-            if !ok {
-                eprintln!(
-                    "--- python mcp ({client_mode}) at {url} ({server_mode} server) failed ---\n\
-                     client stdout:\n{}\nclient stderr:\n{}\nserver log tail:\n{}\n---",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr),
-                    server.log_tail(40),
-                );
-            }
-            rows.push(Row {
-                client: format!("python mcp SDK, mode {client_mode}"),
-                transport: if transport == "SSE" {
-                    "SSE (/sse)".to_owned()
-                } else {
-                    format!("{transport}, {server_mode}")
-                },
-                ok,
-                seconds: started.elapsed().as_secs_f64(),
-            });
+/// What every row needs: the binary, the clients, a key pair and a token for it.
+struct Interop {
+    binary: PathBuf,
+    python: PathBuf,
+    dir: PathBuf,
+    public_key: String,
+    token: String,
+    rows: Vec<Row>,
+}
+
+impl Interop {
+    /// Runs `command` as one row: it passes when it exits 0.
+    fn row(
+        &mut self,
+        client: &str,
+        transport: &str,
+        server: Option<&Server>,
+        command: &mut Command,
+    ) {
+        let started = Instant::now();
+        let output = command.output();
+        let ok = matches!(&output, Ok(out) if out.status.success());
+        if !ok {
+            let (stdout, stderr) = match &output {
+                Ok(out) => (
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                ),
+                Err(error) => (String::new(), format!("could not start: {error}")),
+            };
+            let log = server.map(|s| s.log_tail(40)).unwrap_or_default();
+            eprintln!(
+                "--- FAIL: {client} ({transport}) ---\nclient stdout:\n{stdout}\nclient \
+                 stderr:\n{stderr}\nserver log tail:\n{log}\n---"
+            );
         }
-        server.stop()?;
+        self.rows.push(Row {
+            client: client.to_owned(),
+            transport: transport.to_owned(),
+            ok,
+            seconds: started.elapsed().as_secs_f64(),
+        });
     }
-    rows.extend(token_rows(binary, &python)?);
+
+    fn python(&self, script: &str) -> Command {
+        let mut command = Command::new(&self.python);
+        command.arg(workspace_root().join("xtask/interop").join(script));
+        command
+    }
+
+    fn serve(&self, args: &[&str]) -> anyhow::Result<Server> {
+        let mut all = vec!["--addr", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Server::start(&self.binary, &all)
+    }
+
+    fn serve_with_auth(&self) -> anyhow::Result<Server> {
+        let key = self.public_key.clone();
+        self.serve(&["--stateless", "--public-key", &key, "--issuer", "dice-mcp"])
+    }
+}
+
+fn sse_url(mcp_url: &str) -> String {
+    format!("{}/sse", mcp_url.trim_end_matches("/mcp"))
+}
+
+pub fn interop(binary: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = crate::target_dir().join("interop");
+    let python = python_venv(&dir)?;
+    let keys = dir.join("keys");
+    let keygen = Command::new(binary)
+        .args(["keygen", "--force", "--out"])
+        .arg(&keys)
+        .output()
+        .context("could not run dice-mcp keygen")?;
+    if !keygen.status.success() {
+        bail!(
+            "dice-mcp keygen failed: {}",
+            String::from_utf8_lossy(&keygen.stderr)
+        );
+    }
+    let token = Command::new(binary)
+        .args(["token", "--iss", "dice-mcp", "--ttl", "30m", "--key"])
+        .arg(keys.join("private.pem"))
+        .output()
+        .context("could not run dice-mcp token")?;
+    let mut run = Interop {
+        binary: binary.to_path_buf(),
+        python,
+        public_key: keys.join("public.pem").to_string_lossy().into_owned(),
+        token: String::from_utf8_lossy(&token.stdout).trim().to_owned(),
+        dir,
+        rows: Vec::new(),
+    };
+
+    python_sdk_rows(&mut run)?;
+    openai_flow_rows(&mut run)?;
+    token_rows(&mut run)?;
+
     println!("\n| client | transport | result | seconds |\n|---|---|---|---|");
-    for row in &rows {
+    for row in &run.rows {
         let result = if row.ok { "pass" } else { "FAIL" };
         println!(
             "| {} | {} | {result} | {:.1} |",
             row.client, row.transport, row.seconds
         );
     }
-    let failed = rows.iter().filter(|row| !row.ok).count();
-    println!("\ninterop: {} passed, {failed} failed", rows.len() - failed);
+    let failed = run.rows.iter().filter(|row| !row.ok).count();
+    println!(
+        "\ninterop took {:.0} s\ninterop: {} passed, {failed} failed",
+        started.elapsed().as_secs_f64(),
+        run.rows.len() - failed
+    );
     if failed > 0 {
         bail!("{failed} interop row(s) failed; see the output above");
     }
     Ok(())
 }
 
-/// Runs `python SCRIPT ARGS`, returning whether it passed and its combined output.
-fn python_step(python: &Path, script: &str, args: &[&str]) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(python)
-        .arg(workspace_root().join("xtask/interop").join(script))
-        .args(args)
-        .output()
-        .with_context(|| format!("could not run {script}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+/// The official Python SDK (`mcp`), every lifecycle mode, both transports, with and
+/// without auth.
+fn python_sdk_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let server = run.serve_with_auth()?;
+    let (mcp, sse) = (server.url.clone(), sse_url(&server.url));
+    let token = run.token.clone();
+    for mode in ["legacy", "auto", "2026-07-28"] {
+        let mut command = run.python("python_sdk_client.py");
+        command.args([&mcp, mode, &token]);
+        run.row(
+            &format!("python mcp SDK, mode {mode}"),
+            "streamable HTTP, stateless, token",
+            Some(&server),
+            &mut command,
+        );
+    }
+    let mut command = run.python("python_sdk_client.py");
+    command.args([&sse, "legacy", &token]);
+    run.row(
+        "python mcp SDK sse_client",
+        "SSE (/sse), token",
+        Some(&server),
+        &mut command,
     );
-    Ok((output.status.success(), text))
+    server.stop()?;
+
+    let server = run.serve(&[])?;
+    let (mcp, sse) = (server.url.clone(), sse_url(&server.url));
+    for mode in ["legacy", "auto", "2026-07-28"] {
+        let mut command = run.python("python_sdk_client.py");
+        command.args([&mcp, mode]);
+        run.row(
+            &format!("python mcp SDK, mode {mode}"),
+            "streamable HTTP, stateful",
+            Some(&server),
+            &mut command,
+        );
+    }
+    let mut command = run.python("python_sdk_client.py");
+    command.args([&sse, "legacy"]);
+    run.row(
+        "python mcp SDK sse_client",
+        "SSE (/sse)",
+        Some(&server),
+        &mut command,
+    );
+    server.stop()
+}
+
+/// OpenAI's client, replayed: `dice-mcp check` sends its exact sequence (initialize id 0 on
+/// 2025-03-26 as openai-mcp/1.0.0, initialized, tools/list, a call, DELETE, another call).
+fn openai_flow_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let server = run.serve_with_auth()?;
+    for (url, transport) in [
+        (server.url.clone(), "streamable HTTP, stateless, token"),
+        (sse_url(&server.url), "SSE (/sse), token"),
+    ] {
+        let mut command = Command::new(&run.binary);
+        command.args(["check", "--url", &url, "--token", &run.token]);
+        run.row(
+            "OpenAI Responses client flow (dice-mcp check)",
+            transport,
+            Some(&server),
+            &mut command,
+        );
+    }
+    server.stop()
 }
 
 /// Tokens across implementations: PyJWT's accepted by `serve`, ours verified by PyJWT.
-fn token_rows(binary: &Path, python: &Path) -> anyhow::Result<Vec<Row>> {
-    let dir = crate::target_dir().join("interop").join("tokens");
-    let _ = fs::remove_dir_all(&dir);
-    let mut rows = Vec::new();
-
-    let started = Instant::now();
-    let theirs = dir.join("pyjwt");
-    let theirs_str = theirs.to_string_lossy().into_owned();
-    let (minted, token) = python_step(
-        python,
-        "pyjwt_tokens.py",
-        &["mint", &theirs_str, "pyjwt-issuer"],
-    )?;
-    let mut ok = minted;
-    if minted {
-        let public = theirs.join("public.pem").to_string_lossy().into_owned();
-        let server = Server::start(
-            binary,
-            &[
-                "--addr",
-                "127.0.0.1:0",
-                "--stateless",
-                "--public-key",
-                &public,
-                "--issuer",
-                "pyjwt-issuer",
-            ],
-        )?;
-        let (called, output) = python_step(
-            python,
-            "pyjwt_tokens.py",
-            &["call", &server.url, token.trim()],
-        )?;
-        if !called {
-            eprintln!(
-                "--- PyJWT token against dice-mcp failed ---\n{output}\nserver log tail:\n{}\n---",
-                server.log_tail(40)
-            );
-        }
-        ok = called;
+fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let theirs = run.dir.join("tokens").join("pyjwt");
+    let minted = run
+        .python("pyjwt_tokens.py")
+        .args(["mint"])
+        .arg(&theirs)
+        .arg("pyjwt-issuer")
+        .output()
+        .context("could not run pyjwt_tokens.py mint")?;
+    let pyjwt_token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    let public = theirs.join("public.pem").to_string_lossy().into_owned();
+    if minted.status.success() {
+        let server = run.serve(&[
+            "--stateless",
+            "--public-key",
+            &public,
+            "--issuer",
+            "pyjwt-issuer",
+        ])?;
+        let mut command = run.python("pyjwt_tokens.py");
+        command.args(["call", &server.url, &pyjwt_token]);
+        run.row(
+            "PyJWT token -> dice-mcp serve --public-key",
+            "streamable HTTP, stateless",
+            Some(&server),
+            &mut command,
+        );
         server.stop()?;
     } else {
-        eprintln!("--- PyJWT mint failed ---\n{token}\n---");
+        eprintln!(
+            "--- PyJWT mint failed ---\n{}",
+            String::from_utf8_lossy(&minted.stderr)
+        );
+        run.rows.push(Row {
+            client: "PyJWT token -> dice-mcp serve --public-key".into(),
+            transport: "-".into(),
+            ok: false,
+            seconds: 0.0,
+        });
     }
-    rows.push(Row {
-        client: "PyJWT 2.15.1 token → dice-mcp serve --public-key".into(),
-        transport: "streamable HTTP, stateless".into(),
-        ok,
-        seconds: started.elapsed().as_secs_f64(),
-    });
 
-    let started = Instant::now();
-    let ours = dir.join("ours");
-    let ours_str = ours.to_string_lossy().into_owned();
-    let keygen = Command::new(binary)
-        .args(["keygen", "--out", &ours_str])
-        .output()?;
-    let private = ours.join("private.pem").to_string_lossy().into_owned();
-    let token = Command::new(binary)
-        .args(["token", "--key", &private, "--iss", "dice-mcp"])
-        .output()?;
-    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
-    let public = ours.join("public.pem").to_string_lossy().into_owned();
-    let jwks = ours.join("jwks.json").to_string_lossy().into_owned();
-    let (verified, output) = if keygen.status.success() && !token.is_empty() {
-        python_step(
-            python,
-            "pyjwt_tokens.py",
-            &["verify", &public, &jwks, &token, "dice-mcp"],
-        )?
-    } else {
-        (false, String::from_utf8_lossy(&keygen.stderr).into_owned())
-    };
-    if !verified {
-        eprintln!("--- dice-mcp token under PyJWT failed ---\n{output}\n---");
-    }
-    rows.push(Row {
-        client: "dice-mcp token → PyJWT 2.15.1 verify".into(),
-        transport: "—".into(),
-        ok: verified,
-        seconds: started.elapsed().as_secs_f64(),
-    });
-    Ok(rows)
+    let public = run.public_key.clone();
+    let jwks = run
+        .dir
+        .join("keys")
+        .join("jwks.json")
+        .to_string_lossy()
+        .into_owned();
+    let token = run.token.clone();
+    let mut command = run.python("pyjwt_tokens.py");
+    command.args(["verify", &public, &jwks, &token, "dice-mcp"]);
+    run.row(
+        "dice-mcp token -> PyJWT verify (kid = RFC 7638)",
+        "-",
+        None,
+        &mut command,
+    );
+    Ok(())
 }
 
 /// Creates `target/interop/venv` and installs the pinned clients when they changed.
-fn python_venv() -> anyhow::Result<PathBuf> {
-    let dir = crate::target_dir().join("interop");
+fn python_venv(dir: &Path) -> anyhow::Result<PathBuf> {
     let venv = dir.join("venv");
     let python = venv.join("bin").join("python");
     let requirements = workspace_root().join("xtask/interop/requirements.txt");
@@ -197,7 +284,7 @@ fn python_venv() -> anyhow::Result<PathBuf> {
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
         return Ok(python);
     }
-    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     crate::run(
         "python3 -m venv target/interop/venv",
         Command::new("python3")
