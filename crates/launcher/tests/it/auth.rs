@@ -6,6 +6,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use crate::support::post_rpc;
 use crate::{
     binary::{BIN, start},
     support::ACCEPT_BOTH,
@@ -122,13 +123,7 @@ async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metada
     let http = crate::support::http();
 
     // No token: 401 with a challenge pointing at the metadata, on every MCP route.
-    let refused = http
-        .post(&url)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap();
+    let refused = post_rpc(&url, None, &list_call()).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let challenge = refused.headers()[header::WWW_AUTHENTICATE]
         .to_str()
@@ -178,24 +173,11 @@ async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metada
 
     // A token without the scope: 403; with it: the call works, on /mcp and /sse.
     let unscoped = token(dir.path(), &[]).await;
-    let forbidden = http
-        .post(&url)
-        .bearer_auth(&unscoped)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap();
+    let forbidden = post_rpc(&url, Some(&unscoped), &list_call()).await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     let good = token(dir.path(), &["--scope", "dice:roll", "--ttl", "5m"]).await;
-    let reply: Value = http
-        .post(&url)
-        .bearer_auth(&good)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
+    let reply: Value = post_rpc(&url, Some(&good), &list_call())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -221,14 +203,7 @@ async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metada
         &["--scope", "dice:roll", "--iss", "someone-else"],
     )
     .await;
-    let refused = http
-        .post(&url)
-        .bearer_auth(&foreign)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap();
+    let refused = post_rpc(&url, Some(&foreign), &list_call()).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(
         refused.headers()[header::WWW_AUTHENTICATE]
@@ -254,28 +229,11 @@ async fn audience_must_match_when_configured() {
         "https://abc.ngrok.app/mcp",
     ])
     .await;
-    let http = crate::support::http();
     let wrong = token(dir.path(), &["--aud", "https://elsewhere/mcp"]).await;
-    let status = http
-        .post(&url)
-        .bearer_auth(&wrong)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = post_rpc(&url, Some(&wrong), &list_call()).await.status();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let right = token(dir.path(), &["--aud", "https://abc.ngrok.app/mcp"]).await;
-    let status = http
-        .post(&url)
-        .bearer_auth(&right)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = post_rpc(&url, Some(&right), &list_call()).await.status();
     assert_eq!(status, StatusCode::OK);
     drop(child);
 }
@@ -294,15 +252,7 @@ async fn jwks_file_works_as_the_key_source() {
     ])
     .await;
     let good = token(dir.path(), &[]).await;
-    let status = crate::support::http()
-        .post(&url)
-        .bearer_auth(&good)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&list_call())
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = post_rpc(&url, Some(&good), &list_call()).await.status();
     assert_eq!(status, StatusCode::OK);
     drop(child);
 }

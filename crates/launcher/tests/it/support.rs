@@ -150,3 +150,17 @@ pub async fn rmcp_sse_transport(
     });
     (to_server, from_server)
 }
+
+/// POSTs a JSON-RPC body to an MCP URL the way Streamable HTTP clients do, with a bearer
+/// token when given.
+pub async fn post_rpc(
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut request = http().post(url).header("accept", ACCEPT_BOTH).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
