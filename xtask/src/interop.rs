@@ -120,6 +120,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     };
 
     python_sdk_rows(&mut run)?;
+    fastmcp_rows(&mut run)?;
     openai_flow_rows(&mut run)?;
     token_rows(&mut run)?;
 
@@ -190,6 +191,100 @@ fn python_sdk_rows(run: &mut Interop) -> anyhow::Result<()> {
         &mut command,
     );
     server.stop()
+}
+
+/// FastMCP: its `Client` with `BearerAuth` on both transports, its `RSAKeyPair` tokens
+/// accepted by `serve`, and our tokens accepted by its `JWTVerifier`.
+fn fastmcp_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let server = run.serve_with_auth()?;
+    let token = run.token.clone();
+    for (url, transport) in [
+        (server.url.clone(), "streamable HTTP, stateless, token"),
+        (sse_url(&server.url), "SSE (/sse), token"),
+    ] {
+        let mut command = run.python("fastmcp_interop.py");
+        command.args(["client", &url, &token]);
+        run.row(
+            "FastMCP Client + BearerAuth",
+            transport,
+            Some(&server),
+            &mut command,
+        );
+    }
+    server.stop()?;
+
+    let server = run.serve(&[])?;
+    let url = server.url.clone();
+    let mut command = run.python("fastmcp_interop.py");
+    command.args(["client", &url, "-", "legacy"]);
+    run.row(
+        "FastMCP Client, mode legacy (DELETE at close)",
+        "streamable HTTP, stateful",
+        Some(&server),
+        &mut command,
+    );
+    server.stop()?;
+
+    // FastMCP mints; dice-mcp verifies (its public key, issuer and audience).
+    let theirs = run.dir.join("tokens").join("fastmcp");
+    let issuer = "https://fastmcp.test";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("no free port")?
+        .port();
+    let audience = format!("http://127.0.0.1:{port}/mcp");
+    let minted = run
+        .python("fastmcp_interop.py")
+        .arg("mint")
+        .arg(&theirs)
+        .args([issuer, &audience])
+        .output()
+        .context("could not run fastmcp_interop.py mint")?;
+    let fastmcp_token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    let public = theirs.join("public.pem").to_string_lossy().into_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server::start(
+        &run.binary,
+        &[
+            "--addr",
+            &addr,
+            "--stateless",
+            "--public-key",
+            &public,
+            "--issuer",
+            issuer,
+            "--audience",
+            &audience,
+        ],
+    )?;
+    let mut command = run.python("fastmcp_interop.py");
+    command.args(["client", &server.url, &fastmcp_token]);
+    run.row(
+        "FastMCP RSAKeyPair token -> dice-mcp serve",
+        "streamable HTTP, stateless",
+        Some(&server),
+        &mut command,
+    );
+    server.stop()?;
+
+    // dice-mcp mints; FastMCP's JWTVerifier verifies.
+    let audience = "https://dice.test/mcp";
+    let ours = Command::new(&run.binary)
+        .args(["token", "--iss", "dice-mcp", "--aud", audience, "--key"])
+        .arg(run.dir.join("keys").join("private.pem"))
+        .output()
+        .context("could not run dice-mcp token")?;
+    let our_token = String::from_utf8_lossy(&ours.stdout).trim().to_owned();
+    let public = run.public_key.clone();
+    let mut command = run.python("fastmcp_interop.py");
+    command.args(["verify", &public, &our_token, "dice-mcp", audience]);
+    run.row(
+        "dice-mcp token -> FastMCP JWTVerifier",
+        "-",
+        None,
+        &mut command,
+    );
+    Ok(())
 }
 
 /// OpenAI's client, replayed: `dice-mcp check` sends its exact sequence (initialize id 0 on

@@ -120,6 +120,9 @@ impl BearerAuth {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // The request body is left unread, which makes the connection unusable: say so, or
+        // a client reusing it (as OAuth-style clients do after a 401) sees a hang-up.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }

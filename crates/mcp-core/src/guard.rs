@@ -11,8 +11,10 @@ use axum::{
     extract::{Request, State},
     http::{HeaderMap, StatusCode, Uri, header, uri::Authority},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
+
+use crate::http::early_refusal;
 
 /// One allowed `Host`: a host name or address, with an optional port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,19 +133,17 @@ pub(crate) async fn check_host_and_origin(
 ) -> Response {
     if !guard.host_allowed(request.uri(), request.headers()) {
         tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
-        return (
+        return early_refusal(
             StatusCode::FORBIDDEN,
-            "Forbidden: Host header is not allowed; add the host with --allowed-host",
-        )
-            .into_response();
+            "Forbidden: Host header is not allowed; add the host with --allowed-host".into(),
+        );
     }
     if !guard.origin_allowed(request.headers()) {
         tracing::warn!(origin = ?request.headers().get(header::ORIGIN), "refused a foreign Origin");
-        return (
+        return early_refusal(
             StatusCode::FORBIDDEN,
-            "Forbidden: Origin header is not allowed",
-        )
-            .into_response();
+            "Forbidden: Origin header is not allowed".into(),
+        );
     }
     next.run(request).await
 }

@@ -92,6 +92,10 @@ where
                     config.budget.clone(),
                     refuse_when_full,
                 ))
+                .layer(middleware::from_fn_with_state(
+                    Transport::Stateful,
+                    normalize_delete,
+                ))
         }
         Transport::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
@@ -99,7 +103,10 @@ where
             Router::new()
                 .route_service(MCP_PATH, service.clone())
                 .route_service("/mcp/", service)
-                .layer(middleware::from_fn(answer_stateless_delete))
+                .layer(middleware::from_fn_with_state(
+                    Transport::Stateless,
+                    normalize_delete,
+                ))
         }
     }
 }
@@ -120,14 +127,38 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// A stateless server has no session to end: a client that sends `DELETE` anyway (as
-/// OpenAI's does after listing tools) is told it worked, rather than `405`.
-async fn answer_stateless_delete(request: Request, next: Next) -> Response {
-    if request.method() == Method::DELETE {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
+/// `DELETE` on `/mcp` always answers `204 No Content` when it succeeds. A stateless server
+/// has no session to end, so a client that sends `DELETE` anyway (as OpenAI's does after
+/// listing tools) is told it worked rather than `405`; a stateful one ends the session, and
+/// rmcp's `202` becomes `204`, which strict clients (the Python SDK) expect.
+async fn normalize_delete(
+    State(transport): State<Transport>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::DELETE {
+        return next.run(request).await;
     }
+    if transport == Transport::Stateless {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
+}
+
+/// A refusal sent before the request body was read. It says `Connection: close`: the
+/// unread body makes the connection unusable, and a client that tried to reuse it would
+/// see the server hang up without an answer.
+pub(crate) fn early_refusal(status: StatusCode, message: String) -> Response {
+    let mut response = (status, message).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// `503 Service Unavailable` for a new session when the cap is reached, instead of rmcp's
@@ -147,15 +178,14 @@ async fn refuse_when_full(
             .is_none_or(|version| version < "2026-07-28");
     if opens_session && !budget.has_room() {
         tracing::warn!(max = budget.max(), "refused a new session: cap reached");
-        let mut response = (
+        let mut response = early_refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "Service Unavailable: {} sessions are open, the most this server allows; \
                  retry later",
                 budget.max()
             ),
-        )
-            .into_response();
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

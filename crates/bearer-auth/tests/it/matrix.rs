@@ -230,6 +230,14 @@ async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
             .headers()
             .get(header::WWW_AUTHENTICATE)
             .map(|v| v.to_str().unwrap().to_owned());
+        let connection = response
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        if case.status != StatusCode::OK {
+            // The body was not read: the connection must not be reused.
+            assert_eq!(connection.as_deref(), Some("close"), "{}", case.name);
+        }
         let body: Value = response.json().await.unwrap();
         if case.status == StatusCode::OK {
             assert!(challenge.is_none(), "{}", case.name);

@@ -47,6 +47,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()[header::CONNECTION], "close");
     let response = mcp_post(&http, &server.mcp_url)
         .header(header::HOST, "abc.ngrok.app")
         .body(list_body())

@@ -105,7 +105,7 @@ async fn stateless_server_answers_every_step_of_openais_flow() {
         flow.session.is_none(),
         "stateless mode hands out no session"
     );
-    assert!(delete_status.is_success(), "DELETE got {delete_status}");
+    assert_eq!(delete_status, StatusCode::NO_CONTENT);
     let result = rpc(flow.call_roll_dice().await, 2).await;
     let rolls = result["result"]["structuredContent"]["result"]
         .as_array()
@@ -128,7 +128,11 @@ async fn stateful_server_forgets_a_deleted_session() {
     let server = TestServer::start(Transport::Stateful).await;
     let (flow, delete_status) = Flow::up_to_delete(&server.mcp_url).await;
     assert!(flow.session.is_some(), "stateful mode hands out a session");
-    assert!(delete_status.is_success(), "DELETE got {delete_status}");
+    assert_eq!(
+        delete_status,
+        StatusCode::NO_CONTENT,
+        "strict clients expect 200 or 204"
+    );
     let response = flow.call_roll_dice().await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     server.stop().await;
