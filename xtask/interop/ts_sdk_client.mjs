@@ -113,9 +113,17 @@ async function main(argv) {
     result = await client.callTool({ name: "roll_dice", arguments: { n_dice: 0 } }, undefined, options);
     check(result.isError === true, `roll_dice {n_dice: 0} was not an error: ${show(result)}`);
 
+    // A stateful Streamable HTTP session is ended the way the SDK ends it: DELETE with its id.
+    let session = transportName === "sse" ? "legacy SSE" : "stateless";
+    if (transportName === "streamable" && transport.sessionId) {
+      await transport.terminateSession();
+      check(transport.sessionId === undefined, "the session was not ended");
+      session = "stateful, session ended";
+    }
+
     const auth = token ? "with a token" : "without auth";
     console.log(
-      `ok: TypeScript MCP SDK, ${url}, ${transportName}, ${auth}: ` +
+      `ok: TypeScript MCP SDK, ${url}, ${transportName} (${session}), ${auth}: ` +
         `listed, rolled ${show(rolls)}, 4d6kh3+2 = ${total}`,
     );
   } finally {

@@ -27,6 +27,8 @@ struct Row {
 struct Interop {
     binary: PathBuf,
     python: PathBuf,
+    /// `target/interop/node`, where `npm ci` put the pinned Node packages (and Node 22).
+    node_dir: PathBuf,
     dir: PathBuf,
     public_key: String,
     token: String,
@@ -42,9 +44,23 @@ impl Interop {
         server: Option<&Server>,
         command: &mut Command,
     ) {
+        self.row_expecting(client, transport, server, command, &[]);
+    }
+
+    /// Runs `command` as one row: it passes when it exits 0 and its stdout contains every
+    /// `expected` text.
+    fn row_expecting(
+        &mut self,
+        client: &str,
+        transport: &str,
+        server: Option<&Server>,
+        command: &mut Command,
+        expected: &[&str],
+    ) {
         let started = Instant::now();
         let output = command.output();
-        let ok = matches!(&output, Ok(out) if out.status.success());
+        let ok = matches!(&output, Ok(out) if out.status.success()
+            && expected.iter().all(|text| String::from_utf8_lossy(&out.stdout).contains(text)));
         if !ok {
             let (stdout, stderr) = match &output {
                 Ok(out) => (
@@ -73,6 +89,13 @@ impl Interop {
         command
     }
 
+    /// `node` (22, from the npm registry's `node` package) running in `target/interop/node`.
+    fn node(&self) -> Command {
+        let mut command = Command::new(self.node_dir.join("node_modules/.bin/node"));
+        command.current_dir(&self.node_dir);
+        command
+    }
+
     fn serve(&self, args: &[&str]) -> anyhow::Result<Server> {
         let mut all = vec!["--addr", "127.0.0.1:0"];
         all.extend_from_slice(args);
@@ -93,6 +116,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = crate::target_dir().join("interop");
     let python = python_venv(&dir)?;
+    let node_dir = node_packages(&dir)?;
     let keys = dir.join("keys");
     let keygen = Command::new(binary)
         .args(["keygen", "--force", "--out"])
@@ -113,6 +137,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     let mut run = Interop {
         binary: binary.to_path_buf(),
         python,
+        node_dir,
         public_key: keys.join("public.pem").to_string_lossy().into_owned(),
         token: String::from_utf8_lossy(&token.stdout).trim().to_owned(),
         dir,
@@ -120,6 +145,9 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     };
 
     python_sdk_rows(&mut run)?;
+    typescript_sdk_rows(&mut run)?;
+    inspector_rows(&mut run)?;
+    conformance_rows(&mut run)?;
     fastmcp_rows(&mut run)?;
     openai_flow_rows(&mut run)?;
     token_rows(&mut run)?;
@@ -191,6 +219,146 @@ fn python_sdk_rows(run: &mut Interop) -> anyhow::Result<()> {
         &mut command,
     );
     server.stop()
+}
+
+/// The official TypeScript SDK client, both transports, with and without auth.
+fn typescript_sdk_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let script = workspace_root().join("xtask/interop/ts_sdk_client.mjs");
+    for (with_auth, label) in [(true, "stateless, token"), (false, "stateful")] {
+        let server = if with_auth {
+            run.serve_with_auth()?
+        } else {
+            run.serve(&[])?
+        };
+        for (url, transport, name) in [
+            (server.url.clone(), "streamable", "streamable HTTP"),
+            (sse_url(&server.url), "sse", "SSE (/sse)"),
+        ] {
+            let mut command = run.node();
+            command.arg(&script).args([url.as_str(), transport]);
+            if with_auth {
+                command.arg(&run.token);
+            }
+            run.row(
+                "TypeScript SDK client 1.32.2",
+                &format!("{name}, {label}"),
+                Some(&server),
+                &mut command,
+            );
+        }
+        server.stop()?;
+    }
+    Ok(())
+}
+
+/// MCP Inspector's CLI: tools/list and tools/call, with the bearer header.
+fn inspector_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let server = run.serve_with_auth()?;
+    let inspector = run
+        .node_dir
+        .join("node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    let state = run.node_dir.join("inspector");
+    let header = format!("Authorization: Bearer {}", run.token);
+    let cases: [(&[&str], &[&str]); 2] = [
+        (&["--method", "tools/list"], &["\"roll_dice\"", "\"roll\""]),
+        (
+            &[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "roll_dice",
+                "--tool-arg",
+                "n_dice=2",
+            ],
+            &["\"isError\":false", "structuredContent"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut command = run.node();
+        command
+            // Keep its state under target/, never open a browser, never use a keychain.
+            .env("MCP_STORAGE_DIR", state.join("storage"))
+            .env("MCP_CATALOG_PATH", state.join("mcp.json"))
+            .env("MCP_CLIENT_CONFIG_PATH", state.join("client.json"))
+            .env("MCP_INSPECTOR_SECRET_STORE", "memory")
+            .env("MCP_AUTO_OPEN_ENABLED", "false")
+            .arg(&inspector)
+            .args([
+                "--cli",
+                &server.url,
+                "--transport",
+                "http",
+                "--header",
+                &header,
+            ])
+            .args(["--stored-auth-only", "--format", "json"])
+            .args(args);
+        let method = args[1];
+        run.row_expecting(
+            &format!("MCP Inspector 2.12.0 CLI, {method}"),
+            "streamable HTTP, stateless, token",
+            Some(&server),
+            &mut command,
+            expected,
+        );
+    }
+    server.stop()
+}
+
+/// The official conformance suite's server scenarios, against a baseline that lists (with
+/// reasons, in xtask/interop/conformance-expected.json) the scenarios a tools-only server
+/// cannot pass. With a baseline the suite fails on a new failure, on a warning, and on a
+/// listed scenario that starts passing, so the table stays exact.
+fn conformance_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let expected_path = workspace_root().join("xtask/interop/conformance-expected.json");
+    let expected: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(&expected_path)
+            .with_context(|| format!("could not read {}", expected_path.display()))?,
+    )
+    .context("conformance-expected.json is not JSON")?;
+    let names = |key: &str| -> Vec<serde_json::Value> {
+        expected[key].as_array().cloned().unwrap_or_default()
+    };
+    let suite = run
+        .node_dir
+        .join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let out = run.node_dir.join("conformance");
+    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
+    for (mode, args, extra) in [
+        (
+            "stateless",
+            &["--stateless"][..],
+            vec!["stateless_also", "pending_suite"],
+        ),
+        ("stateful", &[][..], vec!["pending_suite"]),
+    ] {
+        let mut baseline = names("server");
+        for key in extra {
+            baseline.extend(names(key));
+        }
+        let baseline_path = out.join(format!("{mode}-expected.json"));
+        fs::write(
+            &baseline_path,
+            serde_json::json!({ "server": baseline }).to_string(),
+        )
+        .with_context(|| format!("could not write {}", baseline_path.display()))?;
+        let server = run.serve(args)?;
+        let mut command = run.node();
+        command
+            .arg(&suite)
+            .args(["server", "--url", &server.url, "--suite", "all", "-o"])
+            .arg(out.join(mode))
+            .arg("--expected-failures")
+            .arg(&baseline_path);
+        run.row(
+            "conformance suite 0.1.16, all server scenarios",
+            &format!("streamable HTTP, {mode}"),
+            Some(&server),
+            &mut command,
+        );
+        server.stop()?;
+    }
+    Ok(())
 }
 
 /// FastMCP: its `Client` with `BearerAuth` on both transports, its `RSAKeyPair` tokens
@@ -366,6 +534,36 @@ fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
         &mut command,
     );
     Ok(())
+}
+
+/// Installs the pinned Node packages into `target/interop/node` with `npm ci` when the lock
+/// file changed. They bring their own Node 22 (the registry's `node` package).
+fn node_packages(dir: &Path) -> anyhow::Result<PathBuf> {
+    let node_dir = dir.join("node");
+    let source = workspace_root().join("xtask/interop");
+    let lock = fs::read_to_string(source.join("package-lock.json"))
+        .context("could not read xtask/interop/package-lock.json")?;
+    let stamp = node_dir.join(".installed-lock");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str())
+        && node_dir.join("node_modules/.bin/node").exists()
+    {
+        return Ok(node_dir);
+    }
+    fs::create_dir_all(&node_dir)
+        .with_context(|| format!("could not create {}", node_dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(source.join(file), node_dir.join(file))
+            .with_context(|| format!("could not copy {file}"))?;
+    }
+    crate::run(
+        "npm ci (target/interop/node)",
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&node_dir),
+    )
+    .context("npm (from Node.js) is needed for interop; install nodejs and npm")?;
+    fs::write(&stamp, lock).with_context(|| format!("could not write {}", stamp.display()))?;
+    Ok(node_dir)
 }
 
 /// Creates `target/interop/venv` and installs the pinned clients when they changed.
