@@ -567,7 +567,7 @@ fn node_packages(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Creates `target/interop/venv` and installs the pinned clients when they changed.
-fn python_venv(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn python_venv(dir: &Path) -> anyhow::Result<PathBuf> {
     let venv = dir.join("venv");
     let python = venv.join("bin").join("python");
     let requirements = workspace_root().join("xtask/interop/requirements.txt");

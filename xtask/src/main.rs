@@ -2,6 +2,8 @@
 //! example; `ci` runs every check CI runs, in order; `interop` drives the server with real
 //! clients.
 
+mod bench;
+mod bench_peers;
 mod dev;
 mod interop;
 mod server;
@@ -24,8 +26,13 @@ tasks:
                       `dice-mcp dev --help`).
   ci                  fmt --check, clippy -D warnings, tests, docs -D warnings, interop:
                       everything CI runs.
-  interop             real clients (official Python MCP SDK, pinned, installed into
-                      target/interop/) against the real binary on 127.0.0.1.
+  interop             real clients (Python and TypeScript SDKs, FastMCP, MCP Inspector,
+                      the conformance suite; pinned, installed into target/interop/)
+                      against the real binary on 127.0.0.1.
+  bench [--peers] [--duration SECS]
+                      requests/s, p50/p99 and memory of dice-mcp against a bare axum
+                      baseline (and FastMCP and the TS SDK with --peers), server on CPU 0,
+                      wrk on CPU 1; cold start and binary size. JSON in target/bench/.
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
         Some("dev") => build_binary().and_then(|binary| dev::dev(&binary, &rest)),
         Some("ci") => ci(),
         Some("interop") => build_binary().and_then(|binary| interop::interop(&binary)),
+        Some("bench") => bench::bench(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, mpsc},
     time::Duration,
@@ -21,9 +21,15 @@ pub struct Server {
 impl Server {
     /// Starts `binary serve ARGS` and waits (up to 30 s) for its `listening on` line.
     pub fn start(binary: &Path, args: &[&str]) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .args(args)
+        let mut command = Command::new(binary);
+        command.arg("serve").args(args);
+        Self::spawn(command)
+    }
+
+    /// Starts any server that logs `listening on URL` to stderr, and waits for that line.
+    pub fn spawn(mut command: Command) -> anyhow::Result<Self> {
+        let binary = PathBuf::from(command.get_program());
+        let mut child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -56,10 +62,21 @@ impl Server {
         }
     }
 
+    /// The process id (the server's own: `taskset` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The log so far, last `lines` lines.
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
         log[log.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Ends the process, however it takes it (for servers without a SIGTERM handler).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for a clean exit.
