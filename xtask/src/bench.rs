@@ -16,7 +16,11 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::{cargo, run, server::Server, target_dir, workspace_root};
+use crate::{
+    cargo, run,
+    server::{Server, free_port},
+    target_dir, workspace_root,
+};
 
 const CONCURRENCY: [u32; 3] = [1, 16, 64];
 const CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
@@ -205,12 +209,6 @@ fn wait_healthy(port: u16, started: Instant) -> anyhow::Result<Duration> {
         std::thread::sleep(Duration::from_micros(500));
     }
     bail!("dice-mcp did not answer /healthz within 10 s")
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 pub fn bench(args: &[String]) -> anyhow::Result<()> {

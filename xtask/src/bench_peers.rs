@@ -6,13 +6,11 @@ use std::{fs, path::PathBuf, process::Command};
 
 use anyhow::Context;
 
-use crate::{bench::PeerContext, server::Server, target_dir, workspace_root};
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+use crate::{
+    bench::PeerContext,
+    server::{Server, free_port},
+    target_dir, workspace_root,
+};
 
 /// Installs and measures the peers.
 pub fn measure(context: &mut PeerContext<'_>) -> anyhow::Result<()> {

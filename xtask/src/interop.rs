@@ -396,10 +396,7 @@ fn fastmcp_rows(run: &mut Interop) -> anyhow::Result<()> {
     // FastMCP mints; dice-mcp verifies (its public key, issuer and audience).
     let theirs = run.dir.join("tokens").join("fastmcp");
     let issuer = "https://fastmcp.test";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("no free port")?
-        .port();
+    let port = crate::server::free_port().context("no free port")?;
     let audience = format!("http://127.0.0.1:{port}/mcp");
     let minted = run
         .python("fastmcp_interop.py")

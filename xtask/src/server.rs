@@ -104,3 +104,10 @@ fn listening_url(line: &str) -> Option<String> {
     let rest = line.split("listening on ").nth(1)?;
     rest.split_whitespace().next().map(str::to_owned)
 }
+
+/// A port nobody listens on right now, on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

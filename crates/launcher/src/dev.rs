@@ -12,8 +12,8 @@ use std::{
 
 use anyhow::{Context, bail};
 use bearer_auth::{
-    Audience, BearerAuth, KeySource, ResourceMetadata, RsaKeyPair, TokenRequest, Verifier,
-    VerifierConfig, mint_token,
+    Audience, KeySource, ResourceMetadata, RsaKeyPair, TokenRequest, Verifier, VerifierConfig,
+    mint_token,
 };
 use dice_tools::DiceConfig;
 use mcp_core::{ServerConfig, Transport};
@@ -145,9 +145,8 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
         },
     )
     .context("invalid token settings")?;
-    let auth =
-        BearerAuth::new(verifier, "dice-mcp").with_resource_metadata(metadata.metadata_url());
-    let app = crate::serve::build_app(&config, dice, Some(&(auth, metadata)));
+    let protection = crate::serve::protection(verifier, metadata);
+    let app = crate::serve::build_app(&config, dice, Some(&protection));
 
     let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
         .with_audience(Audience::One(mcp_url.clone()));

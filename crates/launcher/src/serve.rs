@@ -182,7 +182,16 @@ async fn auth_from_args(
         ..VerifierConfig::default()
     };
     let verifier = Verifier::new(keys, config).context("invalid token settings")?;
+    Ok(Some(protection(verifier, metadata)))
+}
+
+/// The auth layer for `verifier`, its challenges pointing at `metadata`: serve and dev
+/// protect the same way.
+pub(crate) fn protection(
+    verifier: Verifier,
+    metadata: ResourceMetadata,
+) -> (BearerAuth, ResourceMetadata) {
     let auth =
         BearerAuth::new(verifier, "dice-mcp").with_resource_metadata(metadata.metadata_url());
-    Ok(Some((auth, metadata)))
+    (auth, metadata)
 }
