@@ -220,20 +220,22 @@ async fn refuse_when_full(
             .is_none_or(|version| version < "2026-07-28");
     if opens_session && !budget.has_room() {
         tracing::warn!(max = budget.max(), "refused a new session: cap reached");
-        let mut response = early_refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "Service Unavailable: {} sessions are open, the most this server allows; \
-                 retry later",
-                budget.max()
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+        return session_cap_refusal(&crate::SessionError::Full { max: budget.max() });
     }
     next.run(request).await
+}
+
+/// `503 Service Unavailable` with `Retry-After` for a session the cap has no room for, on
+/// either transport.
+pub(crate) fn session_cap_refusal(error: &crate::SessionError) -> Response {
+    let mut response = early_refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("Service Unavailable: {error}"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 /// Serves `app` on `listener` until `signal` resolves, then shuts down gracefully: no new

@@ -142,16 +142,7 @@ async fn open_stream(State(state): State<SseState>) -> Response {
         Ok(permit) => permit,
         Err(error) => {
             tracing::warn!(%error, "refused a new SSE session");
-            let mut response = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("Service Unavailable: {error}"),
-            )
-                .into_response();
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
-            return response;
+            return crate::http::session_cap_refusal(&error);
         }
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
