@@ -123,14 +123,9 @@ impl Checker {
             let Some((stream, _)) = self.sse.as_mut() else {
                 return Err("no stream".into());
             };
-            while let Some(event) = stream.next_event().await {
-                if let Ok(message) = serde_json::from_str::<Value>(&event.data)
-                    && message["id"] == id
-                {
-                    return Ok(message);
-                }
-            }
-            return Err("the stream ended (or was silent for 10 s) before the reply".into());
+            return stream.reply_to(&id).await.ok_or_else(|| {
+                "the stream ended (or was silent for 10 s) before the reply".into()
+            });
         }
         if !status.is_success() {
             return Err(format!("HTTP {status}"));
@@ -478,15 +473,10 @@ async fn reply_from(response: Response, id: &Value) -> Result<Value, String> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if is_sse {
-        let mut stream = SseStream::new(response);
-        while let Some(event) = stream.next_event().await {
-            if let Ok(message) = serde_json::from_str::<Value>(&event.data)
-                && message["id"] == *id
-            {
-                return Ok(message);
-            }
-        }
-        return Err("the event stream ended before the reply".into());
+        return SseStream::new(response)
+            .reply_to(id)
+            .await
+            .ok_or_else(|| "the event stream ended before the reply".into());
     }
     response
         .json::<Value>()

@@ -70,6 +70,21 @@ impl SseStream {
     }
 }
 
+impl SseStream {
+    /// Reads events until one carries the JSON-RPC message with `id`; `None` when the stream
+    /// ends or goes silent for 10 s first.
+    pub async fn reply_to(&mut self, id: &serde_json::Value) -> Option<serde_json::Value> {
+        while let Some(event) = self.next_event().await {
+            if let Ok(message) = serde_json::from_str::<serde_json::Value>(&event.data)
+                && message["id"] == *id
+            {
+                return Some(message);
+            }
+        }
+        None
+    }
+}
+
 fn parse_block(block: &str) -> Option<Event> {
     let mut event = Event {
         event: "message".into(),
