@@ -103,15 +103,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
         .with_max_dice(args.max_dice)
         .context("invalid --max-dice")?;
 
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| {
-            format!(
-                "could not listen on {}: is another server using that port? Pick another with \
-             --addr 127.0.0.1:PORT",
-                args.addr
-            )
-        })?;
+    let listener = crate::serve::bind(args.addr).await?;
     let local: SocketAddr = listener.local_addr().context("no local address")?;
     let published = publisher
         .publish(local)

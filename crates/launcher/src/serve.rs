@@ -49,15 +49,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.addr
         );
     }
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| {
-            format!(
-                "could not listen on {}: is another server using that port? \
-                 Pick another with --addr 127.0.0.1:PORT (port 0 picks a free one)",
-                args.addr
-            )
-        })?;
+    let listener = bind(args.addr).await?;
     let local = listener
         .local_addr()
         .context("could not read the address the server is listening on")?;
@@ -102,6 +94,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
     Ok(())
+}
+
+/// Binds the server's address, with advice when the port is taken.
+pub(crate) async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "could not listen on {addr}: is another server using that port? \
+             Pick another with --addr 127.0.0.1:PORT (port 0 picks a free one)"
+        )
+    })
 }
 
 /// The whole router: MCP routes (behind the auth layer when there is one), the metadata, and
