@@ -4,16 +4,10 @@ use std::time::Duration;
 
 use dice_tools::DiceConfig;
 use mcp_core::{ServerConfig, SessionLimits, Transport};
-use reqwest::{Client, StatusCode, header};
+use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::support::{ACCEPT_BOTH, TestServer, initialize_body};
-
-fn mcp_post(http: &Client, url: &str) -> reqwest::RequestBuilder {
-    http.post(url)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, "application/json")
-}
+use crate::support::{TestServer, initialize_body, mcp_post};
 
 fn list_body() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string()
@@ -39,8 +33,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
         .transport(Transport::Stateless)
         .allowed_host("abc.ngrok.app");
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
-    let http = crate::support::http();
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .header(header::HOST, "evil.example")
         .body(list_body())
         .send()
@@ -48,7 +41,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(response.headers()[header::CONNECTION], "close");
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .header(header::HOST, "abc.ngrok.app")
         .body(list_body())
         .send()
@@ -61,15 +54,14 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
 #[tokio::test]
 async fn foreign_origin_is_refused_and_local_origin_is_accepted() {
     let server = TestServer::start(Transport::Stateless).await;
-    let http = crate::support::http();
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .header(header::ORIGIN, "https://evil.example")
         .body(list_body())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .header(header::ORIGIN, "http://localhost:6274")
         .body(list_body())
         .send()
@@ -85,7 +77,7 @@ async fn two_mebibyte_body_gets_413_on_both_transports() {
         let server = TestServer::start(transport).await;
         let padding = "x".repeat(2 * 1024 * 1024);
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"pad": padding}}});
-        let response = mcp_post(&crate::support::http(), &server.mcp_url)
+        let response = mcp_post(&server.mcp_url)
             .body(body.to_string())
             .send()
             .await
@@ -101,11 +93,7 @@ async fn chunked_oversized_body_gets_413_too() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..64).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let response = mcp_post(&crate::support::http(), &server.mcp_url)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = mcp_post(&server.mcp_url).body(body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await;
 }
@@ -123,7 +111,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
     let http = crate::support::http();
     let mut sessions = Vec::new();
     for _ in 0..2 {
-        let response = mcp_post(&http, &server.mcp_url)
+        let response = mcp_post(&server.mcp_url)
             .json(&initialize_body(1, "2025-06-18", "it"))
             .send()
             .await
@@ -136,7 +124,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
                 .to_owned(),
         );
     }
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .json(&initialize_body(1, "2025-06-18", "it"))
         .send()
         .await
@@ -151,7 +139,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
         .await
         .unwrap();
     assert!(deleted.status().is_success());
-    let response = mcp_post(&http, &server.mcp_url)
+    let response = mcp_post(&server.mcp_url)
         .json(&initialize_body(1, "2025-06-18", "it"))
         .send()
         .await
@@ -171,8 +159,7 @@ async fn max_dice_setting_reaches_the_tool() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                "params": {"name": "roll_dice", "arguments": {"n_dice": n}}})
     };
-    let http = crate::support::http();
-    let ok: serde_json::Value = mcp_post(&http, &server.mcp_url)
+    let ok: serde_json::Value = mcp_post(&server.mcp_url)
         .json(&call(4))
         .send()
         .await
@@ -181,7 +168,7 @@ async fn max_dice_setting_reaches_the_tool() {
         .await
         .unwrap();
     assert_eq!(ok["result"]["isError"], false);
-    let refused: serde_json::Value = mcp_post(&http, &server.mcp_url)
+    let refused: serde_json::Value = mcp_post(&server.mcp_url)
         .json(&call(5))
         .send()
         .await

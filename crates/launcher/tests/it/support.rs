@@ -151,6 +151,15 @@ pub async fn rmcp_sse_transport(
     (to_server, from_server)
 }
 
+/// A POST to an MCP URL with the headers Streamable HTTP clients send, to finish by hand
+/// (other headers, a raw or streamed body).
+pub fn mcp_post(url: &str) -> reqwest::RequestBuilder {
+    http()
+        .post(url)
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+}
+
 /// POSTs a JSON-RPC body to an MCP URL the way Streamable HTTP clients do, with a bearer
 /// token when given.
 pub async fn post_rpc(
@@ -158,7 +167,7 @@ pub async fn post_rpc(
     token: Option<&str>,
     body: &serde_json::Value,
 ) -> reqwest::Response {
-    let mut request = http().post(url).header("accept", ACCEPT_BOTH).json(body);
+    let mut request = mcp_post(url).json(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
