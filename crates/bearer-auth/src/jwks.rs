@@ -1,6 +1,7 @@
 //! Where verification keys come from: a static set (a PEM or a JWKS file), or a JWKS URL
 //! fetched with reqwest, cached with a TTL, refreshed on an unknown `kid` at most once per
-//! interval, and keeping the last good set whenever a fetch fails.
+//! interval (concurrent refreshes share one fetch), read with a size limit, and keeping the
+//! last good set whenever a fetch fails.
 
 use std::{
     collections::HashMap,
@@ -18,8 +19,8 @@ use crate::{AuthError, Error, PublicKey};
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
 /// Default shortest interval between fetches (unknown-`kid` refreshes included).
 pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
-/// Largest JWKS document accepted.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Largest JWKS document accepted, in bytes; a longer one is refused as it streams in.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// Public keys by `kid`.
 #[derive(Debug, Clone, Default)]
@@ -115,6 +116,8 @@ pub struct RemoteJwks {
     ttl: Duration,
     min_refresh: Duration,
     state: RwLock<RemoteState>,
+    /// Held for the whole of a fetch: one fetch at a time, and those who waited for it use its
+    /// result instead of fetching again.
     fetching: Mutex<()>,
 }
 
@@ -123,6 +126,9 @@ struct RemoteState {
     keys: Option<Arc<KeySet>>,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
+    /// Fetches finished (successful or not); a task that saw this number change while it
+    /// waited for [`RemoteJwks::fetching`] does not fetch again.
+    completed: u64,
 }
 
 impl RemoteJwks {
@@ -163,12 +169,34 @@ impl RemoteJwks {
         &self.url
     }
 
-    /// Fetches the JWKS now. On failure the keys held so far stay in use.
+    /// Fetches the JWKS now (after any fetch under way). On failure the keys held so far
+    /// stay in use.
     pub async fn refresh(&self) -> Result<Arc<KeySet>, Error> {
         let _one_at_a_time = self.fetching.lock().await;
+        self.fetch_and_store().await
+    }
+
+    /// Fetches unless a fetch finished since the caller saw `completed` fetches, or the
+    /// refresh interval has not passed since the last attempt. Concurrent callers that saw
+    /// the same state therefore share one fetch.
+    async fn refresh_unless_done_since(&self, completed: u64) {
+        let _one_at_a_time = self.fetching.lock().await;
+        {
+            let state = self.state.read().await;
+            if state.completed != completed || !self.may_fetch(&state) {
+                return;
+            }
+        }
+        // Whatever the outcome, the held set (if any) still answers; failures are logged.
+        let _ = self.fetch_and_store().await;
+    }
+
+    /// One fetch, its outcome recorded. The caller holds `fetching`.
+    async fn fetch_and_store(&self) -> Result<Arc<KeySet>, Error> {
         self.state.write().await.attempted_at = Some(Instant::now());
         let fetched = self.fetch().await;
         let mut state = self.state.write().await;
+        state.completed = state.completed.wrapping_add(1);
         match fetched {
             Ok(keys) => {
                 let keys = Arc::new(keys);
@@ -184,7 +212,7 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<KeySet, Error> {
-        let response = self
+        let mut response = self
             .client
             .get(&self.url)
             .send()
@@ -197,15 +225,25 @@ impl RemoteJwks {
                 response.status()
             )));
         }
-        let body = response
-            .bytes()
+        let too_large = || Error::JwksTooLarge {
+            url: self.url.clone(),
+            limit: MAX_JWKS_BYTES,
+        };
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > MAX_JWKS_BYTES as u64) {
+            return Err(too_large());
+        }
+        // Chunk by chunk, so a long body is refused before it is all in memory.
+        let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| Error::Jwks(format!("could not read {}: {e}", self.url)))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(Error::Jwks(format!(
-                "{} sent more than {MAX_JWKS_BYTES} bytes",
-                self.url
-            )));
+            .map_err(|e| Error::Jwks(format!("could not read {}: {e}", self.url)))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
         let text = std::str::from_utf8(&body)
             .map_err(|_| Error::Jwks(format!("{} sent non-UTF-8 data", self.url)))?;
@@ -229,10 +267,15 @@ impl RemoteJwks {
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
-        let (keys, stale, may_fetch) = {
+        let (keys, stale, may_fetch, completed) = {
             let state = self.state.read().await;
             let stale = state.fetched_at.is_none_or(|at| at.elapsed() >= self.ttl);
-            (state.keys.clone(), stale, self.may_fetch(&state))
+            (
+                state.keys.clone(),
+                stale,
+                self.may_fetch(&state),
+                state.completed,
+            )
         };
         // Serve from the held set when it has the key and is fresh (or cannot be refreshed yet).
         if let Some(keys) = &keys
@@ -242,8 +285,7 @@ impl RemoteJwks {
             return Ok(key.clone());
         }
         if may_fetch {
-            // Whatever the outcome, the held set (if any) still answers below.
-            let _ = self.refresh().await;
+            self.refresh_unless_done_since(completed).await;
         }
         let state = self.state.read().await;
         match &state.keys {

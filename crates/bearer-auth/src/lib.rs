@@ -34,7 +34,9 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 pub use jsonwebtoken::{Algorithm, jwk::JwkSet};
-pub use jwks::{DEFAULT_JWKS_MIN_REFRESH, DEFAULT_JWKS_TTL, KeySet, KeySource, RemoteJwks};
+pub use jwks::{
+    DEFAULT_JWKS_MIN_REFRESH, DEFAULT_JWKS_TTL, KeySet, KeySource, MAX_JWKS_BYTES, RemoteJwks,
+};
 pub use keys::{
     ALLOWED_BITS, DEFAULT_BITS, JWKS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PublicKey,
     RsaKeyPair, SavedKeys,
@@ -71,6 +73,14 @@ pub enum Error {
     /// A JWKS could not be fetched or parsed.
     #[error("{0}")]
     Jwks(String),
+    /// A JWKS URL sent (or announced) a document longer than the limit; the rest was not read.
+    #[error("{url} sent more than {limit} bytes")]
+    JwksTooLarge {
+        /// The JWKS URL.
+        url: String,
+        /// The limit, in bytes ([`MAX_JWKS_BYTES`]).
+        limit: usize,
+    },
     /// A setting makes no sense.
     #[error("{0}")]
     Config(String),

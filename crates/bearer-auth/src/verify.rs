@@ -1,5 +1,9 @@
 //! [`Verifier`]: checks a bearer token's signature, algorithm, time window, issuer, audience
 //! and scopes, with a cache of verified tokens so reuse costs no RSA operation.
+//!
+//! jsonwebtoken checks the signature and `exp`, `nbf`, `iss` and `aud` (required when
+//! configured); this file adds what it lacks: `iat` (type, not in the future), `iss` a single
+//! string, and the types of `scope` and `scp`.
 
 use std::{
     collections::HashMap,
@@ -15,7 +19,7 @@ use crate::{AuthError, Error, jwks::KeySource};
 
 /// Longest token accepted, in bytes; longer ones are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Default clock-skew allowance for `exp` and `nbf`.
+/// Default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Default number of verified tokens remembered.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -38,21 +42,31 @@ pub struct VerifiedClaims {
 }
 
 impl VerifiedClaims {
+    /// Reads `exp` and the scopes; a scope claim of the wrong type is refused, not skipped.
     fn from_claims(claims: Map<String, Value>) -> Result<Self, AuthError> {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         let expires_at = claims
             .get("exp")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| AuthError::InvalidToken("the token has no valid exp claim".into()))?;
+            .and_then(numeric_date)
+            .ok_or_else(|| wrong_type("exp"))?;
         let mut scopes: Vec<String> = Vec::new();
-        for name in ["scope", "scp"] {
-            match claims.get(name) {
-                Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_owned)),
-                Some(Value::Array(items)) => {
-                    scopes.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
+        // RFC 8693 `scope`: one space-separated string. `scp` (Okta, Entra ID): that, or an
+        // array of strings.
+        match claims.get("scope") {
+            None => {}
+            Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_owned)),
+            Some(_) => return Err(wrong_type("scope")),
+        }
+        match claims.get("scp") {
+            None => {}
+            Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_owned)),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    let scope = item.as_str().ok_or_else(|| wrong_type("scp"))?;
+                    scopes.push(scope.to_owned());
                 }
-                _ => {}
             }
+            Some(_) => return Err(wrong_type("scp")),
         }
         scopes.sort();
         scopes.dedup();
@@ -75,13 +89,14 @@ impl VerifiedClaims {
 /// required, 30 s leeway, any issuer and audience, no required scope.
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
-    /// Accepted `iss` values; empty = any.
+    /// Accepted `iss` values; empty = any. When set, `iss` is required and must be a string.
     pub issuers: Vec<String>,
-    /// Accepted `aud` values (one match suffices); empty = `aud` not checked.
+    /// Accepted `aud` values (one match suffices); empty = `aud` not checked. When set, `aud`
+    /// is required (a string or an array of strings).
     pub audiences: Vec<String>,
-    /// Scopes every token must carry (else `403 insufficient_scope`).
+    /// Scopes every token must carry in `scope` or `scp` (else `403 insufficient_scope`).
     pub required_scopes: Vec<String>,
-    /// Clock-skew allowance for `exp` and `nbf`.
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// Accepted algorithms. Only asymmetric ones are allowed here; HMAC and `none` are refused
     /// when the verifier is built, whatever a token's header says.
@@ -149,17 +164,22 @@ impl Verifier {
         validation.leeway = config.leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken counts a required claim as present only when it parses: `exp` a
+        // NumericDate, `iss` and `aud` a string or an array of strings.
+        let mut required = vec!["exp"];
         if config.issuers.is_empty() {
             validation.iss = None;
         } else {
             validation.set_issuer(&config.issuers);
+            required.push("iss");
         }
         if config.audiences.is_empty() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&config.audiences);
+            required.push("aud");
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self {
             cache: TokenCache::new(config.cache_capacity),
             keys,
@@ -185,7 +205,7 @@ impl Verifier {
         let claims = match self.cache.get(&digest, now) {
             Some(claims) => claims,
             None => {
-                let claims = Arc::new(self.verify_signature(token).await?);
+                let claims = Arc::new(self.verify_signature(token, now).await?);
                 let until = claims
                     .expires_at
                     .min(now.saturating_add(self.config.cache_ttl.as_secs()));
@@ -209,7 +229,7 @@ impl Verifier {
     }
 
     /// The full check, with no cache: header, key, signature, claims.
-    async fn verify_signature(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+    async fn verify_signature(&self, token: &str, now: u64) -> Result<VerifiedClaims, AuthError> {
         let header = decode_header(token)
             .map_err(|_| AuthError::InvalidToken("the token is not a well-formed JWT".into()))?;
         if !self.config.algorithms.contains(&header.alg) {
@@ -220,23 +240,78 @@ impl Verifier {
         }
         let key = self.keys.key_for(header.kid.as_deref()).await?;
         let data = decode::<Map<String, Value>>(token, key.decoding_key(), &self.validation)
-            .map_err(|error| AuthError::InvalidToken(describe(error.kind()).into()))?;
+            .map_err(|error| AuthError::InvalidToken(describe(error.kind())))?;
+        self.check_claims(&data.claims, now)?;
         VerifiedClaims::from_claims(data.claims)
+    }
+
+    /// What jsonwebtoken leaves unchecked: `iat` and, when issuers are configured, that `iss`
+    /// is one string (jsonwebtoken also takes an array).
+    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), AuthError> {
+        if let Some(iat) = claims.get("iat") {
+            let iat = numeric_date(iat).ok_or_else(|| wrong_type("iat"))?;
+            if iat > now.saturating_add(self.config.leeway.as_secs()) {
+                return Err(AuthError::InvalidToken(
+                    "the token's iat is in the future: it claims to be issued later than now"
+                        .into(),
+                ));
+            }
+        }
+        if !self.config.issuers.is_empty() && !claims.get("iss").is_some_and(Value::is_string) {
+            return Err(wrong_type("iss"));
+        }
+        Ok(())
     }
 }
 
+/// RFC 7519 NumericDate: non-negative seconds since the epoch, fractions allowed (dropped).
+fn numeric_date(value: &Value) -> Option<u64> {
+    if let Some(seconds) = value.as_u64() {
+        return Some(seconds);
+    }
+    let seconds = value.as_f64()?;
+    // In range, so `as` only drops the fraction.
+    (seconds.is_finite() && (0.0..u64::MAX as f64).contains(&seconds)).then_some(seconds as u64)
+}
+
+/// The type each claim must have, for refusal messages.
+fn claim_type(claim: &str) -> &'static str {
+    match claim {
+        "exp" | "nbf" | "iat" => "a number of seconds since the epoch",
+        "iss" | "sub" => "a string",
+        "aud" => "a string or an array of strings",
+        "scope" => "a space-separated string",
+        "scp" => "a space-separated string or an array of strings",
+        _ => "well-formed",
+    }
+}
+
+/// Refusal of a claim that is present but of the wrong type.
+fn wrong_type(claim: &str) -> AuthError {
+    AuthError::InvalidToken(wrong_type_reason(claim))
+}
+
+fn wrong_type_reason(claim: &str) -> String {
+    format!("the token's {claim} claim must be {}", claim_type(claim))
+}
+
 /// A person-readable reason; never includes the token.
-fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match kind {
-        K::ExpiredSignature => "the token has expired",
-        K::ImmatureSignature => "the token is not valid yet (nbf is in the future)",
-        K::InvalidIssuer => "the token's issuer is not accepted",
-        K::InvalidAudience => "the token's audience is not accepted",
-        K::InvalidSignature => "the token's signature does not verify",
-        K::InvalidAlgorithm => "the token's algorithm is not accepted",
-        K::MissingRequiredClaim(_) => "the token lacks a required claim (exp)",
-        _ => "the token could not be verified",
+        K::ExpiredSignature => "the token has expired".into(),
+        K::ImmatureSignature => "the token is not valid yet (nbf is in the future)".into(),
+        K::InvalidIssuer => "the token's issuer is not accepted".into(),
+        K::InvalidAudience => "the token's audience is not accepted".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
+        // jsonwebtoken reports a required claim of the wrong type as missing.
+        K::MissingRequiredClaim(claim) => format!(
+            "the token has no {claim} claim, which is required and must be {}",
+            claim_type(claim)
+        ),
+        K::InvalidClaimFormat(claim) => wrong_type_reason(claim),
+        _ => "the token could not be verified".into(),
     }
 }
 
@@ -314,6 +389,8 @@ impl TokenCache {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn claims(exp: u64) -> Arc<VerifiedClaims> {
@@ -347,6 +424,126 @@ mod tests {
         let cache = TokenCache::new(0);
         cache.insert([1; 32], claims(100), 100, 50);
         assert!(cache.get(&[1; 32], 60).is_none());
+    }
+
+    fn verifier(issuers: &[&str]) -> Verifier {
+        let config = VerifierConfig {
+            issuers: issuers.iter().map(|&i| i.to_owned()).collect(),
+            leeway: Duration::from_secs(30),
+            ..VerifierConfig::default()
+        };
+        let keys = KeySource::Static(Arc::new(crate::KeySet::default()));
+        Verifier::new(keys, config).unwrap()
+    }
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn reason(result: Result<impl std::fmt::Debug, AuthError>) -> String {
+        match result {
+            Err(AuthError::InvalidToken(reason)) => reason,
+            other => panic!("expected invalid_token, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn iat_beyond_the_leeway_is_refused_and_within_it_passes() {
+        let verifier = verifier(&[]);
+        // now = 1000, leeway 30 s: the last acceptable iat is 1030.
+        assert!(
+            verifier
+                .check_claims(&map(json!({"iat": 1030})), 1000)
+                .is_ok()
+        );
+        assert!(
+            verifier
+                .check_claims(&map(json!({"iat": 1030.9})), 1000)
+                .is_ok()
+        );
+        assert!(
+            verifier.check_claims(&map(json!({})), 1000).is_ok(),
+            "iat is optional"
+        );
+        assert_eq!(
+            reason(verifier.check_claims(&map(json!({"iat": 1031})), 1000)),
+            "the token's iat is in the future: it claims to be issued later than now"
+        );
+        for wrong in [json!("1000"), json!(-1), json!(null), json!([1000])] {
+            assert_eq!(
+                reason(verifier.check_claims(&map(json!({"iat": wrong})), 1000)),
+                "the token's iat claim must be a number of seconds since the epoch"
+            );
+        }
+    }
+
+    #[test]
+    fn iss_must_be_one_string_when_issuers_are_configured() {
+        let strict = verifier(&["dice-mcp"]);
+        assert!(
+            strict
+                .check_claims(&map(json!({"iss": "dice-mcp"})), 0)
+                .is_ok()
+        );
+        for wrong in [json!({"iss": ["dice-mcp"]}), json!({"iss": 5}), json!({})] {
+            assert_eq!(
+                reason(strict.check_claims(&map(wrong), 0)),
+                "the token's iss claim must be a string"
+            );
+        }
+        let any = verifier(&[]);
+        assert!(any.check_claims(&map(json!({})), 0).is_ok());
+    }
+
+    #[test]
+    fn scope_claims_of_the_wrong_type_are_refused() {
+        for (claims, named) in [
+            (json!({"exp": 10, "scope": 7}), "scope"),
+            (json!({"exp": 10, "scope": ["read"]}), "scope"),
+            (json!({"exp": 10, "scp": 7}), "scp"),
+            (json!({"exp": 10, "scp": ["read", 7]}), "scp"),
+            (json!({"exp": 10, "scp": {"read": true}}), "scp"),
+        ] {
+            let why = reason(VerifiedClaims::from_claims(map(claims)));
+            assert!(
+                why.starts_with(&format!("the token's {named} claim must be")),
+                "{why}"
+            );
+        }
+        let claims = VerifiedClaims::from_claims(map(json!({"exp": 10}))).unwrap();
+        assert!(claims.scopes.is_empty(), "no scope claim is no scopes");
+    }
+
+    #[test]
+    fn exp_must_be_a_numeric_date() {
+        for exp in [json!("10"), json!(-10), json!(true)] {
+            assert_eq!(
+                reason(VerifiedClaims::from_claims(map(json!({"exp": exp})))),
+                "the token's exp claim must be a number of seconds since the epoch"
+            );
+        }
+        let claims = VerifiedClaims::from_claims(map(json!({"exp": 10.7}))).unwrap();
+        assert_eq!(claims.expires_at, 10, "fractions are dropped");
+    }
+
+    #[test]
+    fn jsonwebtoken_refusals_name_the_claim() {
+        use jsonwebtoken::errors::ErrorKind;
+        assert_eq!(
+            describe(&ErrorKind::MissingRequiredClaim("aud".into())),
+            "the token has no aud claim, which is required and must be a string or an array of strings"
+        );
+        assert_eq!(
+            describe(&ErrorKind::MissingRequiredClaim("iss".into())),
+            "the token has no iss claim, which is required and must be a string"
+        );
+        assert_eq!(
+            describe(&ErrorKind::InvalidClaimFormat("nbf".into())),
+            "the token's nbf claim must be a number of seconds since the epoch"
+        );
     }
 
     #[test]

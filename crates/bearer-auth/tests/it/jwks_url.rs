@@ -1,12 +1,26 @@
-//! Keys from a JWKS URL served on 127.0.0.1: rotation, outages and garbage.
+//! Keys from a JWKS URL served on 127.0.0.1: rotation, outages, garbage, concurrent refreshes
+//! and oversized documents.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use bearer_auth::{AuthError, KeySource, RemoteJwks, Verifier, VerifierConfig};
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bearer_auth::{
+    AuthError, Error, KeySource, MAX_JWKS_BYTES, RemoteJwks, Verifier, VerifierConfig,
+};
+use futures::StreamExt;
 
 use crate::support::*;
 
@@ -30,6 +44,11 @@ async fn jwks_server(answer: Arc<Mutex<Answer>>) -> String {
             }),
         )
         .with_state(answer);
+    serve(app).await
+}
+
+/// Serves `app` on 127.0.0.1; returns the URL of its `/jwks.json`.
+async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -133,4 +152,117 @@ async fn no_keys_ever_fetched_is_unavailable_not_invalid() {
         matches!(refused, Err(AuthError::KeysUnavailable(_))),
         "{refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_unknown_kids_share_one_fetch() {
+    let jwks = Arc::new(Mutex::new(
+        serde_json::to_string(&main_key().jwks()).unwrap(),
+    ));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/jwks.json",
+        get({
+            let (jwks, hits) = (jwks.clone(), hits.clone());
+            move || async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that every verification below arrives while the fetch runs.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                jwks.lock().unwrap().clone()
+            }
+        }),
+    );
+    let url = serve(app).await;
+    // No refresh interval: only the single-flight keeps the fetches down to one.
+    let remote = RemoteJwks::with_timing(&url, Duration::from_secs(3600), Duration::ZERO).unwrap();
+    let verifier =
+        Arc::new(Verifier::new(KeySource::Remote(Arc::new(remote)), uncached()).unwrap());
+    assert!(verifier.verify(&token(main_key())).await.is_ok());
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the first fetch");
+
+    *jwks.lock().unwrap() = serde_json::to_string(&other_key().jwks()).unwrap();
+    let token = token(other_key());
+    let verifications: Vec<_> = (0..20)
+        .map(|_| {
+            let (verifier, token) = (verifier.clone(), token.clone());
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    for verification in verifications {
+        let verified = verification.await.unwrap();
+        assert!(
+            verified.is_ok(),
+            "the shared fetch found the new kid: {verified:?}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "20 verifications with a new kid fetched once"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_jwks_over_the_limit_is_refused_before_it_is_all_read() {
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 10 * 1024 * 1024;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/jwks.json",
+        get({
+            let sent = sent.clone();
+            move || async move {
+                // 160 chunks, 5 ms apart, no Content-Length: chunked transfer encoding.
+                let chunks = futures::stream::unfold(0, move |n| {
+                    let sent = sent.clone();
+                    async move {
+                        if n * CHUNK >= TOTAL {
+                            return None;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        sent.fetch_add(CHUNK, Ordering::SeqCst);
+                        let chunk = Bytes::from(vec![b' '; CHUNK]);
+                        Some((Ok::<_, std::io::Error>(chunk), n + 1))
+                    }
+                });
+                Body::from_stream(chunks)
+            }
+        }),
+    );
+    let url = serve(app).await;
+    let remote = RemoteJwks::new(&url).unwrap();
+    let refused = remote.refresh().await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::JwksTooLarge { limit, .. } if *limit == MAX_JWKS_BYTES),
+        "{refused:?}"
+    );
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(
+        sent < 4 * MAX_JWKS_BYTES,
+        "refused after {sent} of {TOTAL} bytes: the body was read past the limit"
+    );
+    assert!(remote.kids().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_announced_length_over_the_limit_is_refused_before_the_body() {
+    let app = Router::new().route(
+        "/jwks.json",
+        get(|| async {
+            // Announces 10 MiB, sends 2 bytes, then nothing: only the header can refuse it fast.
+            let first = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from("{}")) });
+            let body = Body::from_stream(first.chain(futures::stream::pending()));
+            Response::builder()
+                .header(header::CONTENT_LENGTH, 10 * 1024 * 1024)
+                .body(body)
+                .unwrap()
+        }),
+    );
+    let url = serve(app).await;
+    let remote = RemoteJwks::new(&url).unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(3), remote.refresh())
+        .await
+        .expect("refused from the Content-Length, without waiting for the body")
+        .unwrap_err();
+    assert!(matches!(refused, Error::JwksTooLarge { .. }), "{refused:?}");
 }

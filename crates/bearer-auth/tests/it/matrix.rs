@@ -31,6 +31,11 @@ fn cases() -> Vec<Case> {
         }
         claims
     };
+    let without = |name: &str| {
+        let mut claims = good_claims();
+        claims.as_object_mut().unwrap().remove(name);
+        claims
+    };
     let good = sign(main, kid, &good_claims());
 
     let none_alg = format!(
@@ -105,11 +110,64 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "no exp",
-            authorization: bearer(&sign(main, kid, &{
-                let mut c = good_claims();
-                c.as_object_mut().unwrap().remove("exp");
-                c
-            })),
+            authorization: bearer(&sign(main, kid, &without("exp"))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "no aud while audiences are configured",
+            authorization: bearer(&sign(main, kid, &without("aud"))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "no iss while issuers are configured",
+            authorization: bearer(&sign(main, kid, &without("iss"))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "iat in the future",
+            authorization: bearer(&sign(
+                main,
+                kid,
+                &with(json!({"iat": now + 600, "exp": now + 1200})),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "exp as a string",
+            authorization: bearer(&sign(
+                main,
+                kid,
+                &with(json!({"exp": (now + 600).to_string()})),
+            )),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "iat as a string",
+            authorization: bearer(&sign(main, kid, &with(json!({"iat": now.to_string()})))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "iss as an array holding the accepted issuer",
+            authorization: bearer(&sign(main, kid, &with(json!({"iss": [ISSUER]})))),
+            query: "",
+            status: StatusCode::UNAUTHORIZED,
+            challenge: invalid,
+        },
+        Case {
+            name: "scope as a number",
+            authorization: bearer(&sign(main, kid, &with(json!({"scope": 7})))),
             query: "",
             status: StatusCode::UNAUTHORIZED,
             challenge: invalid,
