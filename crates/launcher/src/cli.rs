@@ -237,10 +237,14 @@ pub struct TokenArgs {
     pub ttl: Duration,
 }
 
-/// Parses `90s`, `15m`, `1h`, `7d` (and combinations like `1h 30m`).
+/// Parses `90s`, `15m`, `1h`, `7d` (and combinations like `1h 30m`); a plain number is
+/// seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 90s, 15m, 1h or 7d"))?;
+    let duration = match text.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{e}; write a duration such as 90s, 15m, 1h or 7d"))?,
+    };
     if duration.is_zero() {
         return Err("the duration must be longer than zero".into());
     }
@@ -373,10 +377,77 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_idle_secs: u64,
 
-    /// Largest request body accepted, in bytes; larger ones get 413.
+    /// Largest request body accepted, in bytes; larger ones get 413 (at once when the
+    /// declared Content-Length is larger, without 100 Continue).
     #[arg(long, env = "DICE_MCP_MAX_BODY_BYTES", default_value_t = mcp_core::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
+
+    /// Connection and request bounds.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Bounds that keep a public server up whatever clients send: connections, timeouts,
+/// in-flight requests, shutdown. Durations read 10s, 2m, 1h (a plain number is seconds).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Most TCP connections open at once; beyond it new ones get 503 and are closed at once
+    /// while the open ones are served. Default: 10000, or less when the open-file limit
+    /// (ulimit -n) is lower.
+    #[arg(long, env = "DICE_MCP_MAX_CONNECTIONS",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: Option<usize>,
+
+    /// Time a client has to send a request's headers; on HTTP/1.1 also how long a
+    /// kept-alive connection may wait for its next request.
+    #[arg(long, env = "DICE_MCP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection (HTTP/1.1 or HTTP/2) with nothing in flight for this long is closed.
+    #[arg(long, env = "DICE_MCP_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Longest a request may take to be read and answered (408 beyond it); streams, once
+    /// started, are not cut by it.
+    #[arg(long, env = "DICE_MCP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most MCP requests handled at once; more get 503 with Retry-After at once.
+    #[arg(long, env = "DICE_MCP_MAX_IN_FLIGHT", default_value_t = mcp_core::DEFAULT_MAX_IN_FLIGHT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_in_flight: usize,
+
+    /// Largest request head (request line and headers) in bytes; larger ones get 431.
+    #[arg(long, env = "DICE_MCP_MAX_HEADER_BYTES", default_value_t = mcp_core::DEFAULT_MAX_HEADER_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024))]
+    pub max_header_bytes: usize,
+
+    /// Most concurrent streams per HTTP/2 connection.
+    #[arg(long, env = "DICE_MCP_H2_MAX_STREAMS", default_value_t = mcp_core::DEFAULT_H2_MAX_STREAMS,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub h2_max_streams: u32,
+
+    /// On SIGTERM/Ctrl-C: time requests in flight get to finish; then every stream and
+    /// connection is closed and the process exits (within this plus one second).
+    #[arg(long, env = "DICE_MCP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            header_read_timeout: mcp_core::DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: mcp_core::DEFAULT_IDLE_TIMEOUT,
+            request_timeout: mcp_core::DEFAULT_REQUEST_TIMEOUT,
+            max_in_flight: mcp_core::DEFAULT_MAX_IN_FLIGHT,
+            max_header_bytes: mcp_core::DEFAULT_MAX_HEADER_BYTES,
+            h2_max_streams: mcp_core::DEFAULT_H2_MAX_STREAMS,
+            shutdown_grace: mcp_core::DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
 }
 
 /// `--transport` values.
@@ -449,7 +520,9 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
         assert!(parse_duration("soon").unwrap_err().contains("15m"));
     }
 

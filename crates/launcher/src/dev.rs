@@ -119,7 +119,10 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     } else {
         Transport::Stateless
     };
-    let mut builder = ServerConfig::builder().transport(transport);
+    let mut builder = crate::serve::with_limits(
+        ServerConfig::builder().transport(transport),
+        &crate::cli::LimitArgs::default(),
+    );
     if let Some(host) = &published.host {
         builder = builder.allowed_host(host.clone());
     }

@@ -8,9 +8,12 @@ use bearer_auth::{
     VerifierConfig,
 };
 use dice_tools::{DiceConfig, DiceTools};
-use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
+use mcp_core::{
+    ConnectionLimits, Endpoints, RequestLimits, ServerConfig, ServerConfigBuilder, SessionLimits,
+    Transport,
+};
 
-use crate::cli::ServeArgs;
+use crate::cli::{LimitArgs, ServeArgs};
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -35,9 +38,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             idle_timeout: Duration::from_secs(args.session_idle_secs),
         })
         .allowed_hosts(args.allowed_hosts.iter().cloned())
-        .max_body_bytes(args.max_body_bytes)
+        .max_body_bytes(args.max_body_bytes);
+    let config = with_limits(config, &args.limits)
         .build()
-        .context("check --allowed-host, --max-sessions and --max-body-bytes")?;
+        .context("check --allowed-host, --max-sessions, --max-body-bytes and the limits")?;
 
     let has_key = args.public_key.is_some() || args.jwks.is_some();
     if !has_key && !args.addr.ip().is_loopback() && !args.insecure_no_auth {
@@ -94,6 +98,75 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
     Ok(())
+}
+
+/// The connection, request and shutdown bounds of `limits` on `builder`; serve and dev
+/// bound the server the same way.
+pub(crate) fn with_limits(builder: ServerConfigBuilder, limits: &LimitArgs) -> ServerConfigBuilder {
+    builder
+        .connection_limits(ConnectionLimits {
+            max_connections: connection_cap(limits.max_connections),
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_header_bytes: limits.max_header_bytes,
+            h2_max_concurrent_streams: limits.h2_max_streams,
+            ..ConnectionLimits::default()
+        })
+        .request_limits(RequestLimits {
+            timeout: limits.request_timeout,
+            max_in_flight: limits.max_in_flight,
+        })
+        .shutdown_grace(limits.shutdown_grace)
+}
+
+/// File descriptors kept for everything but client connections (listener, logs, JWKS
+/// fetches, the runtime) and for answering connections beyond the cap.
+const FD_RESERVE: u64 = 64 + mcp_core::OVERFLOW_ANSWERS as u64;
+
+/// The connection cap: the one asked for, or the default, but never more than the open-file
+/// limit leaves room for. A cap above it would let connections exhaust the descriptors, and
+/// then the server could accept nothing (not even a health check) instead of refusing fast.
+fn connection_cap(requested: Option<usize>) -> usize {
+    let wanted = requested.unwrap_or(mcp_core::DEFAULT_MAX_CONNECTIONS);
+    let Some(fds) = open_file_limit() else {
+        return wanted;
+    };
+    let room = usize::try_from(fds.saturating_sub(FD_RESERVE).max(16)).unwrap_or(usize::MAX);
+    if wanted > room {
+        if requested.is_some() {
+            tracing::warn!(
+                "--max-connections {wanted} is more than the open-file limit ({fds}) allows; \
+                 using {room} (raise it with `ulimit -n`)"
+            );
+        }
+        return room;
+    }
+    wanted
+}
+
+/// The open-file limit, raised to its hard maximum first (as Go's runtime does): a server
+/// should not be bounded by a shell's conservative soft default.
+#[cfg(unix)]
+fn open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
+        let raised = Rlimit {
+            current: Some(maximum),
+            maximum: Some(maximum),
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return Some(maximum);
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<u64> {
+    None
 }
 
 /// Binds the server's address, with advice when the port is taken.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, sessions::SessionBudget};
+use crate::{Error, listen::ConnectionLimits, sessions::SessionBudget};
 
 /// Default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -16,6 +16,32 @@ pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
 pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Default time in-flight requests get to finish after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Default time a request may take from its first byte to its response head (bodies are
+/// read within it; streams, once started, are not bounded by it).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default most MCP requests handled at once; more are shed with `503`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// Bounds on MCP requests, across every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Longest a request may take to be read and answered (its response head); beyond it
+    /// the client gets `408`. A response that streams (SSE) is not cut once it started.
+    pub timeout: Duration,
+    /// Most MCP requests in the handler at once; beyond it new ones get `503` with
+    /// `Retry-After` at once, never a queue.
+    pub max_in_flight: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
 
 /// How `/mcp` keeps (or does not keep) client state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +108,8 @@ pub struct ServerConfig {
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
+    pub(crate) connections: ConnectionLimits,
+    pub(crate) requests: RequestLimits,
     pub(crate) sse_keep_alive: Option<Duration>,
     pub(crate) shutdown_grace: Duration,
     pub(crate) cancellation: CancellationToken,
@@ -147,6 +175,16 @@ impl ServerConfig {
         self.max_body_bytes
     }
 
+    /// The bounds on connections.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.connections
+    }
+
+    /// The bounds on requests.
+    pub fn request_limits(&self) -> RequestLimits {
+        self.requests
+    }
+
     /// How long in-flight requests may run after a shutdown signal before streams are cut.
     pub fn shutdown_grace(&self) -> Duration {
         self.shutdown_grace
@@ -166,6 +204,8 @@ pub struct ServerConfigBuilder {
     limits: SessionLimits,
     extra_hosts: Vec<String>,
     max_body_bytes: usize,
+    connections: ConnectionLimits,
+    requests: RequestLimits,
     sse_keep_alive: Option<Duration>,
     shutdown_grace: Duration,
     cancellation: CancellationToken,
@@ -179,6 +219,8 @@ impl Default for ServerConfigBuilder {
             limits: SessionLimits::default(),
             extra_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            connections: ConnectionLimits::default(),
+            requests: RequestLimits::default(),
             sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             cancellation: CancellationToken::new(),
@@ -227,6 +269,18 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Sets the bounds on connections (cap, timeouts, header size, HTTP/2 settings).
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
+        self
+    }
+
+    /// Sets the bounds on requests (timeout, in-flight cap).
+    pub fn request_limits(mut self, limits: RequestLimits) -> Self {
+        self.requests = limits;
+        self
+    }
+
     /// Interval of SSE keep-alive comments; `None` turns them off.
     pub fn sse_keep_alive(mut self, interval: Option<Duration>) -> Self {
         self.sse_keep_alive = interval;
@@ -260,6 +314,12 @@ impl ServerConfigBuilder {
         if self.limits.idle_timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "the session idle timeout must be longer than zero".into(),
+            ));
+        }
+        self.connections.validate()?;
+        if self.requests.timeout.is_zero() || self.requests.max_in_flight == 0 {
+            return Err(Error::InvalidConfig(
+                "the request timeout and in-flight cap must be above zero".into(),
             ));
         }
         for host in &self.extra_hosts {
@@ -313,6 +373,8 @@ impl ServerConfigBuilder {
             allowed_hosts,
             allowed_origins,
             max_body_bytes: self.max_body_bytes,
+            connections: self.connections,
+            requests: self.requests,
             sse_keep_alive: self.sse_keep_alive,
             shutdown_grace: self.shutdown_grace,
             cancellation: self.cancellation,

@@ -1,9 +1,11 @@
-//! The axum router ([`router`]) and the server loop with graceful shutdown ([`serve`]).
+//! The axum router ([`router`]): the MCP routes behind the guard and request limits, and
+//! health. The serve loop is in `listen.rs`.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
+    error_handling::HandleErrorLayer,
     extract::{Request, State},
     http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
@@ -17,11 +19,13 @@ use rmcp::{
     },
 };
 use serde_json::json;
-use tokio::net::TcpListener;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
 use crate::{
-    Error, ServerConfig, Transport,
+    ServerConfig, Transport,
     guard::{HostGuard, check_host_and_origin},
+    jsonrpc::{Envelope, precheck_jsonrpc},
     sessions::{CappedSessionManager, SessionBudget},
 };
 
@@ -63,7 +67,22 @@ where
         &config.allowed_hosts,
         &config.allowed_origins,
     ));
-    mcp.layer(middleware::from_fn_with_state(guard, check_host_and_origin))
+    // Outermost first: the Host/Origin guard; the body limit (a declared Content-Length
+    // over it gets 413 before anything is read, so no `100 Continue` either); load
+    // shedding at the in-flight cap; the request timeout.
+    let requests = config.requests;
+    mcp.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        requests.timeout,
+    ))
+    .layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::new(requests.max_in_flight)),
+    )
+    .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+    .layer(middleware::from_fn_with_state(guard, check_host_and_origin))
 }
 
 /// `GET /healthz`: `200 {"status":"ok"}` while serving. Public.
@@ -93,6 +112,10 @@ where
                     refuse_when_full,
                 ))
                 .layer(middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    precheck_jsonrpc,
+                ))
+                .layer(middleware::from_fn_with_state(
                     Transport::Stateful,
                     normalize_delete,
                 ))
@@ -103,6 +126,10 @@ where
             Router::new()
                 .route_service(MCP_PATH, service.clone())
                 .route_service("/mcp/", service)
+                .layer(middleware::from_fn_with_state(
+                    config.max_body_bytes,
+                    precheck_jsonrpc,
+                ))
                 .layer(middleware::from_fn_with_state(
                     Transport::Stateless,
                     normalize_delete,
@@ -204,8 +231,8 @@ pub(crate) fn early_refusal(status: StatusCode, message: String) -> Response {
 }
 
 /// `503 Service Unavailable` for a new session when the cap is reached, instead of rmcp's
-/// generic `500`. Only POSTs without `Mcp-Session-Id` can open a session; requests on the
-/// session-less 2026-07-28 revision never do, so they pass.
+/// generic `500`. Only an `initialize` without `Mcp-Session-Id` opens a session, whatever
+/// revision it names; everything else passes.
 async fn refuse_when_full(
     State(budget): State<SessionBudget>,
     request: Request,
@@ -214,15 +241,29 @@ async fn refuse_when_full(
     let opens_session = request.method() == Method::POST
         && !request.headers().contains_key("mcp-session-id")
         && request
-            .headers()
-            .get("mcp-protocol-version")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|version| version < "2026-07-28");
+            .extensions()
+            .get::<Envelope>()
+            .is_some_and(|envelope| envelope.method.as_deref() == Some("initialize"));
     if opens_session && !budget.has_room() {
         tracing::warn!(max = budget.max(), "refused a new session: cap reached");
         return session_cap_refusal(&crate::SessionError::Full { max: budget.max() });
     }
     next.run(request).await
+}
+
+/// `503 Service Unavailable` with `Retry-After` for a request shed at the in-flight cap.
+async fn overloaded(error: tower::BoxError) -> Response {
+    if !error.is::<tower::load_shed::error::Overloaded>() {
+        tracing::error!(%error, "unexpected error from the request limits");
+    }
+    let mut response = early_refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable: too many requests in flight; retry shortly".into(),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// `503 Service Unavailable` with `Retry-After` for a session the cap has no room for, on
@@ -236,52 +277,6 @@ pub(crate) fn session_cap_refusal(error: &crate::SessionError) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
-}
-
-/// Serves `app` on `listener` until `signal` resolves, then shuts down gracefully: no new
-/// connections, in-flight requests get [`ServerConfig::shutdown_grace`] to finish, then the
-/// config's cancellation token closes every session and stream that is still open.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    config: &ServerConfig,
-    signal: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let cancellation = config.cancellation.clone();
-    let grace = config.shutdown_grace;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let watcher = tokio::spawn({
-        let cancellation = cancellation.clone();
-        async move {
-            tokio::select! {
-                () = signal => {}
-                () = cancellation.cancelled() => {}
-            }
-            tracing::info!(
-                grace_secs = grace.as_secs_f32(),
-                "shutting down: draining requests"
-            );
-            let _ = stop_tx.send(());
-            // Long-lived streams would hold the drain open forever: cut them after the grace.
-            tokio::time::sleep(grace).await;
-            cancellation.cancel();
-        }
-    });
-    // Replies are written in several small pieces (headers, then SSE events): without
-    // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        })
-        .await;
-    watcher.abort();
-    cancellation.cancel();
-    result.map_err(Error::Io)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

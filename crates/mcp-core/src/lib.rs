@@ -19,14 +19,22 @@
 mod config;
 mod guard;
 mod http;
+mod jsonrpc;
+mod listen;
 mod sessions;
 mod sse;
 
 pub use config::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_SSE_KEEP_ALIVE, Endpoints, ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_SESSIONS, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SSE_KEEP_ALIVE, Endpoints, RequestLimits,
+    ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
 };
-pub use http::{HEALTH_PATH, MCP_PATH, health_routes, mcp_routes, router, serve, shutdown_signal};
+pub use http::{HEALTH_PATH, MCP_PATH, health_routes, mcp_routes, router, shutdown_signal};
+pub use listen::{
+    ConnectionLimits, DEFAULT_H2_KEEP_ALIVE, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES, OVERFLOW_ANSWERS,
+    serve,
+};
 pub use rmcp::ServerHandler;
 pub use sessions::{CappedSessionManager, SessionBudget, SessionError, SessionPermit};
 pub use sse::{MESSAGES_PATH, SSE_PATH};

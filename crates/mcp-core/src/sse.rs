@@ -33,11 +33,11 @@ use rmcp::{
     service::serve_server_with_ct,
 };
 use serde::Deserialize;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     ServerConfig,
+    jsonrpc::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error},
     sessions::{SessionBudget, SessionPermit},
 };
 
@@ -191,11 +191,6 @@ struct SessionQuery {
     session_id: Option<String>,
 }
 
-fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-    (status, axum::Json(body)).into_response()
-}
-
 async fn post_message(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
@@ -221,9 +216,11 @@ async fn post_message(
         Err(error) => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                -32700,
+                None,
+                PARSE_ERROR,
                 format!("Parse error: {error}"),
-            );
+            )
+            .into_response();
         }
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_value(value) {
@@ -231,11 +228,13 @@ async fn post_message(
         Err(error) => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                -32600,
+                None,
+                INVALID_REQUEST,
                 format!(
                     "Invalid Request: not a JSON-RPC request, notification or response: {error}"
                 ),
-            );
+            )
+            .into_response();
         }
     };
     // As rmcp does for /mcp: a handler can read the HTTP request (and what layers put in it).

@@ -14,9 +14,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
 
 /// Starts `dice-mcp serve ARGS` and returns it with the base URL from its log line.
 pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
+    let mut command = Command::new(BIN);
+    command.arg("serve").args(args);
+    start_command(command).await
+}
+
+/// Starts `command` (a `dice-mcp serve`, perhaps under a wrapper such as `prlimit`) and
+/// returns it with the base URL from its log line and a task collecting the rest of its log.
+pub async fn start_command(
+    mut command: Command,
+) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
+    let mut child = command
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -44,7 +52,7 @@ pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec
     (child, url, rest)
 }
 
-fn terminate(child: &Child) {
+pub fn terminate(child: &Child) {
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod check;
 mod dev;
+mod hardening;
 mod limits;
 mod openai_flow;
 mod rmcp_client;

@@ -18,6 +18,8 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+mod limits;
+
 /// One tool, `sleep {ms}`, that answers "slept" after waiting.
 #[derive(Clone)]
 struct Sleeper;

@@ -1,0 +1,325 @@
+//! The JSON-RPC pre-check on `POST /mcp`: reads the body (bounded), and answers what a client
+//! got wrong with the JSON-RPC error the spec names, before rmcp sees the request.
+//!
+//! Written here because rmcp answers these with the wrong status: malformed JSON and
+//! batches get `415 Unsupported Media Type` in text, a body that fails mid-read (a broken
+//! chunk) gets `500`, and `tools/call` with non-object `arguments` gets `-32601`.
+//! What passes is handed on untouched (as bytes already read) with its [`Envelope`] in the
+//! request's extensions, so later layers know the method without parsing again.
+
+use std::borrow::Cow;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
+use serde_json::{Value, json};
+
+/// JSON-RPC: the body is not JSON.
+pub(crate) const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: JSON, but not a request, notification or response.
+pub(crate) const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: the method's parameters are wrong.
+pub(crate) const INVALID_PARAMS: i64 = -32602;
+
+/// What the pre-check learned of a message: its method (absent for responses).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Envelope {
+    pub(crate) method: Option<String>,
+}
+
+/// The fields read from a message; every other field is skipped (but still checked to be
+/// valid JSON).
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    params: Option<Params>,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    #[serde(default)]
+    arguments: Option<JsonKind>,
+}
+
+/// The kind of a JSON value, read without keeping it.
+#[derive(Debug, PartialEq, Eq)]
+enum JsonKind {
+    Object,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for JsonKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+        impl<'de> Visitor<'de> for KindVisitor {
+            type Value = JsonKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+        }
+        deserializer.deserialize_any(KindVisitor)
+    }
+}
+
+/// A JSON-RPC error object, answered with an HTTP status.
+#[derive(Debug)]
+pub(crate) struct JsonRpcRefusal {
+    status: StatusCode,
+    id: Option<Value>,
+    code: i64,
+    message: String,
+}
+
+impl IntoResponse for JsonRpcRefusal {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": self.id.unwrap_or(Value::Null),
+            "error": {"code": self.code, "message": self.message},
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON-RPC error object to answer with `status`.
+pub(crate) fn jsonrpc_error(
+    status: StatusCode,
+    id: Option<Value>,
+    code: i64,
+    message: String,
+) -> JsonRpcRefusal {
+    JsonRpcRefusal {
+        status,
+        id,
+        code,
+        message,
+    }
+}
+
+/// What is wrong with a body, or the envelope of a body that is fine.
+pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, JsonRpcRefusal> {
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        // Batches were allowed in 2025-03-26 and removed in 2025-06-18; rmcp serves single
+        // messages only, so a batch gets a JSON-RPC error rather than a partial answer.
+        if serde_json::from_slice::<IgnoredAny>(body).is_err() {
+            return Err(parse_error());
+        }
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            INVALID_REQUEST,
+            "Invalid Request: JSON-RPC batches are not supported; send one message per request"
+                .into(),
+        ));
+    }
+    if first != Some(&b'{') {
+        if serde_json::from_slice::<IgnoredAny>(body).is_err() {
+            return Err(parse_error());
+        }
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            INVALID_REQUEST,
+            "Invalid Request: the body must be one JSON-RPC message (a JSON object)".into(),
+        ));
+    }
+    let message: Message<'_> = match serde_json::from_slice(body) {
+        Ok(message) => message,
+        Err(error) if error.is_syntax() || error.is_eof() => return Err(parse_error()),
+        Err(error) => {
+            return Err(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                INVALID_REQUEST,
+                format!("Invalid Request: {error}"),
+            ));
+        }
+    };
+    if message.method.as_deref() == Some("tools/call")
+        && message
+            .params
+            .as_ref()
+            .and_then(|params| params.arguments.as_ref())
+            .is_some_and(|kind| *kind != JsonKind::Object)
+    {
+        return Err(jsonrpc_error(
+            StatusCode::OK,
+            message.id,
+            INVALID_PARAMS,
+            "Invalid params: tools/call arguments must be a JSON object".into(),
+        ));
+    }
+    Ok(Envelope {
+        method: message.method.map(Cow::into_owned),
+    })
+}
+
+fn parse_error() -> JsonRpcRefusal {
+    jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        None,
+        PARSE_ERROR,
+        "Parse error: the body is not valid JSON".into(),
+    )
+}
+
+/// Middleware on `POST /mcp`: reads at most `max_body_bytes` (else `413`), refuses a body
+/// that breaks off or is malformed (`400`, never `500`), and hands the rest on.
+pub(crate) async fn precheck_jsonrpc(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => return body_read_refusal(&error, max_body_bytes),
+    };
+    let envelope = match check_message(&bytes) {
+        Ok(envelope) => envelope,
+        Err(refusal) => return refusal.into_response(),
+    };
+    parts.extensions.insert(envelope);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// `413` when a body is over the limit, `400` when it could not be read (a broken chunk, a
+/// connection that ended mid-body).
+pub(crate) fn body_read_refusal(error: &axum::Error, max_body_bytes: usize) -> Response {
+    let too_large = std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| e.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        return crate::http::early_refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Payload Too Large: the body is over {max_body_bytes} bytes"),
+        );
+    }
+    crate::http::early_refusal(
+        StatusCode::BAD_REQUEST,
+        "Bad Request: the request body could not be read".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_code(refusal: JsonRpcRefusal) -> (StatusCode, i64) {
+        let response = refusal.into_response();
+        let status = response.status();
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(response.into_body(), 4096)).unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        (status, value["error"]["code"].as_i64().unwrap())
+    }
+
+    #[test]
+    fn malformed_json_is_a_parse_error_with_400() {
+        for body in [
+            &b"{"[..],
+            b"{\"jsonrpc\":",
+            b"nonsense",
+            b"[1,",
+            b"",
+            b"{\"a\":1}}",
+        ] {
+            let refusal = check_message(body).unwrap_err();
+            assert_eq!(
+                error_code(refusal),
+                (StatusCode::BAD_REQUEST, PARSE_ERROR),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn batches_and_non_objects_are_invalid_requests() {
+        for body in [
+            &br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#[..],
+            b"42",
+            b"\"x\"",
+            br#"{"method":7}"#,
+        ] {
+            let refusal = check_message(body).unwrap_err();
+            assert_eq!(
+                error_code(refusal),
+                (StatusCode::BAD_REQUEST, INVALID_REQUEST),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn tool_arguments_that_are_not_an_object_are_invalid_params() {
+        for arguments in ["[]", "3", "\"x\"", "true"] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"roll_dice","arguments":{arguments}}}}}"#
+            );
+            let refusal = check_message(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                error_code(refusal),
+                (StatusCode::OK, INVALID_PARAMS),
+                "{arguments}"
+            );
+        }
+        let fine = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":[1,{}]}}}"#;
+        assert_eq!(
+            check_message(fine).unwrap().method.as_deref(),
+            Some("tools/call")
+        );
+    }
+
+    #[test]
+    fn a_response_has_no_method() {
+        let envelope = check_message(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).unwrap();
+        assert_eq!(envelope.method, None);
+    }
+}

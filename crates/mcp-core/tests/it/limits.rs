@@ -1,0 +1,363 @@
+//! What a hostile client can send over a real socket: slow or huge heads, bodies that never
+//! end, more connections than the cap, idle HTTP/2, malformed JSON-RPC. Each gets a bounded,
+//! 4xx (or 503) answer, and the server keeps serving.
+
+use std::time::{Duration, Instant};
+
+use mcp_core::{ConnectionLimits, RequestLimits, ServerConfig, SessionLimits, Transport};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use super::{ACCEPT_BOTH, Running, sleep_call, start};
+
+fn addr(server: &Running) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+/// Reads what the server sends until it closes the connection or `limit` passes.
+async fn read_until_close(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&seen).into_owned(), closed)
+}
+
+/// The first response's status line and everything until the connection closes.
+async fn raw_exchange(server: &Running, request: &[u8], limit: Duration) -> (String, bool) {
+    let mut stream = TcpStream::connect(addr(server)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_until_close(&mut stream, limit).await
+}
+
+fn stateless() -> mcp_core::ServerConfigBuilder {
+    ServerConfig::builder().transport(Transport::Stateless)
+}
+
+fn limits(edit: impl FnOnce(&mut ConnectionLimits)) -> ConnectionLimits {
+    let mut limits = ConnectionLimits::default();
+    edit(&mut limits);
+    limits
+}
+
+#[tokio::test]
+async fn partial_headers_are_cut_off_at_the_header_read_timeout() {
+    let config = stateless()
+        .connection_limits(limits(|l| {
+            l.header_read_timeout = Duration::from_millis(500)
+        }))
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let started = Instant::now();
+    let (_, closed) = raw_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(closed, "the server kept a half-sent head open for 5 s");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_get_a_fast_503_and_the_rest_are_served() {
+    let config = stateless()
+        .connection_limits(limits(|l| l.max_connections = 2))
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let started = Instant::now();
+    let (answer, closed) = raw_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert!(closed && started.elapsed() < Duration::from_secs(1));
+    // The held connections are still served.
+    let mut first = held.remove(0);
+    first
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Closing one frees its place.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (answer, _) = raw_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_oversized_head_gets_431() {
+    let server = start(
+        stateless()
+            .connection_limits(limits(|l| l.max_header_bytes = 16 * 1024))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40 * 1024)
+    );
+    let (answer, _) = raw_exchange(&server, request.as_bytes(), Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_declared_oversize_body_gets_413_without_100_continue() {
+    let server = start(stateless().build().unwrap()).await;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Accept: {ACCEPT_BOTH}\r\nExpect: 100-continue\r\nContent-Length: 2000000000\r\n\r\n"
+    );
+    let started = Instant::now();
+    let (answer, _) = raw_exchange(&server, request.as_bytes(), Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_408_at_the_request_timeout() {
+    let server = start(
+        stateless()
+            .request_limits(RequestLimits {
+                timeout: Duration::from_millis(500),
+                ..RequestLimits::default()
+            })
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Accept: {ACCEPT_BOTH}\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (answer, closed) = read_until_close(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(closed);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_cap_are_shed_with_503() {
+    let server = start(
+        stateless()
+            .request_limits(RequestLimits {
+                max_in_flight: 1,
+                ..RequestLimits::default()
+            })
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let slow = tokio::spawn({
+        let url = format!("{}/mcp", server.url);
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .header("accept", ACCEPT_BOTH)
+                .json(&sleep_call(1500))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let shed = http
+        .post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .json(&sleep_call(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "shed, not queued"
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+    // /healthz is not shed.
+    assert_eq!(
+        http.get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    use http_body_util::Empty;
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = start(
+        stateless()
+            .connection_limits(limits(|l| l.idle_timeout = Duration::from_millis(500)))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let tcp = TcpStream::connect(addr(&server)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(format!("{}/healthz", server.url))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    drop(response);
+    let ended = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    assert!(
+        ended.is_ok(),
+        "an idle HTTP/2 connection was kept open for 5 s"
+    );
+}
+
+async fn post_raw(server: &Running, body: &str, session_headers: &[(&str, &str)]) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let mut request = http
+        .post(format!("{}/mcp", server.url))
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in session_headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let json = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .map_or_else(
+            || serde_json::from_str(&text),
+            |data| serde_json::from_str(data.trim()),
+        )
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[tokio::test]
+async fn client_mistakes_get_the_json_rpc_errors_the_spec_names() {
+    for transport in [Transport::Stateless, Transport::Stateful] {
+        let server = start(
+            ServerConfig::builder()
+                .transport(transport)
+                .build()
+                .unwrap(),
+        )
+        .await;
+        let (status, body) = post_raw(&server, "{\"jsonrpc\": \"2.0\", ", &[]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (400, Some(-32700)),
+            "{transport:?}"
+        );
+        let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+        let (status, body) = post_raw(&server, batch, &[]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (400, Some(-32600)),
+            "{transport:?}"
+        );
+        let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"sleep","arguments":[]}}"#;
+        let (status, body) =
+            post_raw(&server, call, &[("mcp-protocol-version", "2026-07-28")]).await;
+        assert_eq!(status, 200, "{transport:?}");
+        assert_eq!(
+            (body["id"].as_i64(), body["error"]["code"].as_i64()),
+            (Some(4), Some(-32602))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_broken_chunked_body_gets_400_not_500() {
+    let server = start(stateless().build().unwrap()).await;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Accept: {ACCEPT_BOTH}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    );
+    let (answer, _) = raw_exchange(&server, request.as_bytes(), Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn initialize_at_any_revision_gets_503_when_the_session_cap_is_full() {
+    let config = ServerConfig::builder()
+        .session_limits(SessionLimits {
+            max_sessions: 1,
+            ..SessionLimits::default()
+        })
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let init = |version: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})
+        .to_string()
+    };
+    let (status, _) = post_raw(&server, &init("2025-06-18"), &[]).await;
+    assert_eq!(status, 200);
+    for version in ["2025-03-26", "2025-11-25", "2026-07-28"] {
+        let (status, _) = post_raw(
+            &server,
+            &init(version),
+            &[("mcp-protocol-version", version)],
+        )
+        .await;
+        assert_eq!(status, 503, "initialize at {version} with the cap full");
+    }
+}
