@@ -84,13 +84,21 @@ impl HostGuard {
         Self { hosts, origins }
     }
 
+    /// Whether the request names an allowed host: the `Host` header and, for an
+    /// absolute-form target (`POST http://host/mcp`) or HTTP/2's `:authority`, the URI's
+    /// authority too (RFC 9112 §3.2.2 says a server uses the latter), both must be allowed.
     fn host_allowed(&self, uri: &Uri, headers: &HeaderMap) -> bool {
-        let value = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
-        let Some((host, port)) = value.as_deref().and_then(split_authority) else {
+        let header = headers.get(header::HOST).map(|v| v.to_str().ok());
+        let authority = uri.authority().map(|a| Some(a.as_str()));
+        let named: Vec<Option<&str>> = header.into_iter().chain(authority).collect();
+        !named.is_empty()
+            && named
+                .iter()
+                .all(|value| value.is_some_and(|v| self.names_allowed_host(v)))
+    }
+
+    fn names_allowed_host(&self, value: &str) -> bool {
+        let Some((host, port)) = split_authority(value) else {
             return false;
         };
         self.hosts
@@ -125,12 +133,26 @@ fn default_port(scheme: &str) -> u16 {
     }
 }
 
-/// Middleware: `403 Forbidden` for a foreign `Host` or `Origin`.
+/// Middleware: `400 Bad Request` for more than one `Host`, `403 Forbidden` for a foreign
+/// `Host` (or absolute-form authority) or `Origin`.
 pub(crate) async fn check_host_and_origin(
     State(guard): State<Arc<HostGuard>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        tracing::warn!("refused a request with more than one Host header");
+        return early_refusal(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: more than one Host header".into(),
+        );
+    }
     if !guard.host_allowed(request.uri(), request.headers()) {
         tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
         return early_refusal(
@@ -202,6 +224,23 @@ mod tests {
         assert!(
             !guard.host_allowed(&uri, &HeaderMap::new()),
             "no Host at all"
+        );
+    }
+
+    #[test]
+    fn an_absolute_form_authority_must_be_allowed_too() {
+        let guard = guard();
+        let local = headers(&[(header::HOST, "127.0.0.1:8000")]);
+        let foreign = Uri::from_static("http://evil.example/mcp");
+        assert!(
+            !guard.host_allowed(&foreign, &local),
+            "authority evil, Host local"
+        );
+        let own = Uri::from_static("http://abc.ngrok.app/mcp");
+        assert!(guard.host_allowed(&own, &headers(&[(header::HOST, "abc.ngrok.app")])));
+        assert!(
+            guard.host_allowed(&own, &HeaderMap::new()),
+            "HTTP/2 :authority alone"
         );
     }
 

@@ -361,3 +361,42 @@ async fn initialize_at_any_revision_gets_503_when_the_session_cap_is_full() {
         assert_eq!(status, 503, "initialize at {version} with the cap full");
     }
 }
+
+#[tokio::test]
+async fn absolute_form_authority_and_duplicate_host_are_refused() {
+    let server = start(stateless().build().unwrap()).await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let request = |target: &str, hosts: &str| {
+        format!(
+            "POST {target} HTTP/1.1\r\n{hosts}Content-Type: application/json\r\n\
+             Accept: {ACCEPT_BOTH}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let cases = [
+        (
+            "http://evil.example/mcp",
+            "Host: 127.0.0.1\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "/mcp",
+            "Host: 127.0.0.1\r\nHost: evil.example\r\n",
+            "HTTP/1.1 400",
+        ),
+        (
+            "http://127.0.0.1/mcp",
+            "Host: 127.0.0.1\r\n",
+            "HTTP/1.1 200",
+        ),
+    ];
+    for (target, hosts, expected) in cases {
+        let (answer, _) = raw_exchange(
+            &server,
+            request(target, hosts).as_bytes(),
+            Duration::from_secs(3),
+        )
+        .await;
+        assert!(answer.starts_with(expected), "{target} {hosts:?}: {answer}");
+    }
+}
