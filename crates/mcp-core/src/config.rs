@@ -84,8 +84,8 @@ impl Endpoints {
 pub struct SessionLimits {
     /// Most sessions open at once; a new one beyond it gets `503`.
     pub max_sessions: usize,
-    /// A stateful `/mcp` session unused for this long is closed. (An `/sse` session lives
-    /// exactly as long as its stream.)
+    /// A stateful `/mcp` session unused for this long is closed, and so is an `/sse`
+    /// session (with its stream) whose client has posted nothing for as long.
     pub idle_timeout: Duration,
 }
 

@@ -10,9 +10,12 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -48,8 +51,51 @@ pub const MESSAGES_PATH: &str = "/messages/";
 
 /// Messages buffered per direction before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
+/// Requests one session may have whose answers the client has not taken off its stream yet.
+/// rmcp answers every request it reads, and a client that posts but never reads its stream
+/// would otherwise make those answers pile up in memory without bound; beyond this the post
+/// gets `429`. It bounds a session's queued output at this many answers (a `roll` answer is
+/// at most a few hundred KiB under the dice limits).
+pub const MAX_PENDING_ANSWERS: usize = 16;
 
-type Inbound = mpsc::Sender<ClientJsonRpcMessage>;
+/// What the message route needs of an open session.
+#[derive(Clone)]
+struct Inbound {
+    sender: mpsc::Sender<ClientJsonRpcMessage>,
+    activity: Arc<SessionActivity>,
+}
+
+/// A session's unanswered requests and when the client last posted.
+#[derive(Debug)]
+struct SessionActivity {
+    pending: AtomicUsize,
+    opened: Instant,
+    last_post_ms: AtomicU64,
+}
+
+impl SessionActivity {
+    fn touch(&self) {
+        let millis = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_post_ms.store(millis, Ordering::Release);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_post_ms.load(Ordering::Acquire));
+        self.opened.elapsed().saturating_sub(last)
+    }
+}
+
+/// Ends when the session has had no post for `idle`.
+async fn idle_expiry(activity: Arc<SessionActivity>, idle: Duration) {
+    loop {
+        let quiet = activity.idle_for();
+        if quiet >= idle {
+            return;
+        }
+        tokio::time::sleep(idle - quiet).await;
+    }
+}
+
 type SessionMap = Arc<Mutex<HashMap<String, Inbound>>>;
 type Spawner = Arc<
     dyn Fn(
@@ -66,6 +112,7 @@ struct SseState {
     budget: SessionBudget,
     spawn: Spawner,
     keep_alive: Option<Duration>,
+    idle_timeout: Duration,
     cancellation: CancellationToken,
 }
 
@@ -96,6 +143,7 @@ where
         budget: config.budget.clone(),
         spawn,
         keep_alive: config.sse_keep_alive,
+        idle_timeout: config.limits.idle_timeout,
         cancellation: config.cancellation.clone(),
     };
     Router::new()
@@ -149,25 +197,50 @@ async fn open_stream(State(state): State<SseState>) -> Response {
     let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     let session_cancel = state.cancellation.child_token();
-    lock(&state.sessions).insert(id.clone(), inbound_tx);
+    let activity = Arc::new(SessionActivity {
+        pending: AtomicUsize::new(0),
+        opened: Instant::now(),
+        last_post_ms: AtomicU64::new(0),
+    });
+    lock(&state.sessions).insert(
+        id.clone(),
+        Inbound {
+            sender: inbound_tx,
+            activity: Arc::clone(&activity),
+        },
+    );
     (state.spawn)(outbound_tx, inbound_rx, session_cancel.clone());
     tracing::debug!(session = %id, "SSE session opened");
 
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("{MESSAGES_PATH}?session_id={id}"));
-    let messages = outbound_rx.filter_map(|message| async move {
-        match serde_json::to_string(&message) {
-            Ok(data) => Some(Ok(Event::default().event("message").data(data))),
-            Err(error) => {
-                tracing::error!(%error, "could not encode a message for the SSE stream");
-                None
+    let answered = Arc::clone(&activity);
+    let messages = outbound_rx.filter_map(move |message| {
+        if matches!(
+            message,
+            ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+        ) {
+            // Saturating: an error answer to a message that was not a request (a bad
+            // notification) was never counted.
+            let _ = answered
+                .pending
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+        async move {
+            match serde_json::to_string(&message) {
+                Ok(data) => Some(Ok(Event::default().event("message").data(data))),
+                Err(error) => {
+                    tracing::error!(%error, "could not encode a message for the SSE stream");
+                    None
+                }
             }
         }
     });
     let events = futures::stream::once(async move { Ok(endpoint) })
         .chain(messages)
-        .take_until(state.cancellation.clone().cancelled_owned());
+        .take_until(state.cancellation.clone().cancelled_owned())
+        .take_until(Box::pin(idle_expiry(activity, state.idle_timeout)));
     let stream = SessionStream {
         events: Box::pin(events),
         _guard: SessionGuard {
@@ -204,7 +277,11 @@ async fn post_message(
         )
             .into_response();
     };
-    let Some(mut inbound) = lock(&state.sessions).get(&session_id).cloned() else {
+    let Some(Inbound {
+        sender: mut inbound,
+        activity,
+    }) = lock(&state.sessions).get(&session_id).cloned()
+    else {
         return (
             StatusCode::NOT_FOUND,
             "Not Found: no such session; open a new stream at /sse",
@@ -246,6 +323,31 @@ async fn post_message(
             notification.notification.extensions_mut().insert(parts);
         }
         _ => {}
+    }
+    activity.touch();
+    let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
+    if is_request {
+        let taken = activity
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PENDING_ANSWERS).then_some(n + 1)
+            });
+        if taken.is_err() {
+            tracing::warn!(session = %session_id, "refused a post: the client is not reading its stream");
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too Many Requests: {MAX_PENDING_ANSWERS} answers are waiting on this \
+                     session's stream; read the stream, then retry"
+                ),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return response;
+        }
     }
     if inbound.send(message).await.is_err() {
         return (

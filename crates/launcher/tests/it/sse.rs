@@ -314,3 +314,97 @@ async fn endpoints_setting_serves_only_the_chosen_transport() {
     assert_eq!(sse.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_nobody_reads_makes_messages_answer_429_instead_of_buffering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(Transport::Stateful).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // A client with a small receive buffer that reads the endpoint event, then never again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    stream
+        .write_all(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !seen.contains("session_id=") || !seen[seen.find("session_id=").unwrap()..].contains('\n')
+    {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "stream closed before its endpoint event: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let start = seen.find("/messages/?session_id=").unwrap();
+    let path = seen[start..].lines().next().unwrap().trim().to_owned();
+    let post_url = format!("{}{path}", server.base);
+
+    let http = crate::support::http();
+    let initialize = initialize_body(0, "2024-11-05", "slow-reader");
+    let status = http
+        .post(&post_url)
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    http.post(&post_url)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    // Big answers: ten 1000-dice terms with up to seven digits each.
+    let expression = vec!["1000d1000000"; 10].join("+");
+    let mut accepted = 0;
+    let mut refused = None;
+    for id in 1..=3000 {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "roll", "arguments": {"expression": expression}}});
+        let response = http.post(&post_url).json(&call).send().await.unwrap();
+        match response.status() {
+            StatusCode::ACCEPTED => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused = Some(response.headers().get("retry-after").cloned());
+                break;
+            }
+            other => panic!("unexpected {other} after {accepted} accepted posts"),
+        }
+    }
+    let retry_after = refused
+        .unwrap_or_else(|| panic!("3000 posts were all accepted while the stream was never read"));
+    assert_eq!(retry_after.unwrap(), "1");
+    // The session's unanswered work is bounded: what the socket buffers took, plus the cap.
+    assert!(accepted < 3000, "{accepted}");
+    drop(stream);
+}
+
+#[tokio::test]
+async fn an_sse_session_without_posts_is_closed_after_the_idle_timeout() {
+    let limits = SessionLimits {
+        idle_timeout: Duration::from_millis(600),
+        ..SessionLimits::default()
+    };
+    let server = TestServer::start_with(
+        ServerConfig::builder().session_limits(limits),
+        DiceConfig::default(),
+    )
+    .await;
+    let mut stream = open(&server, "/sse").await;
+    let _ = endpoint(&mut stream).await;
+    assert_eq!(server.config.open_sessions(), 1);
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next_event()).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "an idle /sse stream stayed open: {ended:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.config.open_sessions(),
+        0,
+        "the session's place was freed"
+    );
+}
