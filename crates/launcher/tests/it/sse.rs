@@ -358,7 +358,7 @@ async fn a_stream_nobody_reads_makes_messages_answer_429_instead_of_buffering() 
         .await
         .unwrap();
     // Big answers: ten 1000-dice terms with up to seven digits each.
-    let expression = vec!["1000d1000000"; 10].join("+");
+    let expression = ["1000d1000000"; 10].join("+");
     let mut accepted = 0;
     let mut refused = None;
     for id in 1..=3000 {
