@@ -137,9 +137,16 @@ pub(crate) fn jsonrpc_error(
 /// What is wrong with a body, or the envelope of a body that is fine.
 pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, JsonRpcRefusal> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        // Batches were allowed in 2025-03-26 and removed in 2025-06-18; rmcp serves single
-        // messages only, so a batch gets a JSON-RPC error rather than a partial answer.
+    // Batches were allowed in 2025-03-26 and removed in 2025-06-18; rmcp serves single
+    // messages only, so a batch gets a JSON-RPC error rather than a partial answer.
+    let not_one_message = match first {
+        Some(b'{') => None,
+        Some(b'[') => Some(
+            "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+        ),
+        _ => Some("Invalid Request: the body must be one JSON-RPC message (a JSON object)"),
+    };
+    if let Some(reason) = not_one_message {
         if serde_json::from_slice::<IgnoredAny>(body).is_err() {
             return Err(parse_error());
         }
@@ -147,19 +154,7 @@ pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, JsonRpcRefusal> {
             StatusCode::BAD_REQUEST,
             None,
             INVALID_REQUEST,
-            "Invalid Request: JSON-RPC batches are not supported; send one message per request"
-                .into(),
-        ));
-    }
-    if first != Some(&b'{') {
-        if serde_json::from_slice::<IgnoredAny>(body).is_err() {
-            return Err(parse_error());
-        }
-        return Err(jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            INVALID_REQUEST,
-            "Invalid Request: the body must be one JSON-RPC message (a JSON object)".into(),
+            reason.into(),
         ));
     }
     let message: Message<'_> = match serde_json::from_slice(body) {
