@@ -217,7 +217,7 @@ pub async fn serve(
                         tcp,
                         app.clone(),
                         Arc::clone(&phases),
-                        limits.idle_timeout,
+                        limits,
                         permit,
                     ));
                 }
@@ -313,9 +313,21 @@ async fn serve_connection(
     tcp: TcpStream,
     app: Router,
     phases: Arc<Phases>,
-    idle_timeout: Duration,
+    limits: ConnectionLimits,
     _permit: OwnedSemaphorePermit,
 ) {
+    // hyper-util reads a connection's first bytes (to tell HTTP/1.1 from HTTP/2) before
+    // hyper's header timer exists, so a client that sends nothing would wait there until
+    // the idle timeout: the header-read timeout bounds that wait too.
+    let mut first_byte = [0u8; 1];
+    if tokio::time::timeout(limits.header_read_timeout, tcp.peek(&mut first_byte))
+        .await
+        .is_err()
+    {
+        tracing::debug!("closed a connection that sent nothing");
+        return;
+    }
+    let idle_timeout = limits.idle_timeout;
     let activity = Arc::new(Activity::new());
     let service = hyper::service::service_fn({
         let activity = Arc::clone(&activity);

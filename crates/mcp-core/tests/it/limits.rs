@@ -400,3 +400,18 @@ async fn absolute_form_authority_and_duplicate_host_are_refused() {
         assert!(answer.starts_with(expected), "{target} {hosts:?}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() {
+    let config = stateless()
+        .connection_limits(limits(|l| {
+            l.header_read_timeout = Duration::from_millis(500)
+        }))
+        .build()
+        .unwrap();
+    let server = start(config).await;
+    let started = Instant::now();
+    let (_, closed) = raw_exchange(&server, b"", Duration::from_secs(5)).await;
+    assert!(closed, "a silent connection was kept open for 5 s");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
