@@ -256,26 +256,32 @@ async fn overloaded(error: tower::BoxError) -> Response {
     if !error.is::<tower::load_shed::error::Overloaded>() {
         tracing::error!(%error, "unexpected error from the request limits");
     }
-    let mut response = early_refusal(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service Unavailable: too many requests in flight; retry shortly".into(),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    retry_after(
+        early_refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: too many requests in flight; retry shortly".into(),
+        ),
+        1,
+    )
 }
 
 /// `503 Service Unavailable` with `Retry-After` for a session the cap has no room for, on
 /// either transport.
 pub(crate) fn session_cap_refusal(error: &crate::SessionError) -> Response {
-    let mut response = early_refusal(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("Service Unavailable: {error}"),
-    );
+    retry_after(
+        early_refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Service Unavailable: {error}"),
+        ),
+        5,
+    )
+}
+
+/// `response` saying, in `Retry-After`, how many seconds to wait before trying again.
+pub(crate) fn retry_after(mut response: Response, seconds: u32) -> Response {
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 

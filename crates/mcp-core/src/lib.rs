@@ -19,6 +19,7 @@
 mod config;
 mod guard;
 mod http;
+mod idle;
 mod jsonrpc;
 mod listen;
 mod sessions;

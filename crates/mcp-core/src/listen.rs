@@ -12,7 +12,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -36,7 +36,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
-use crate::{Error, ServerConfig};
+use crate::{
+    Error, ServerConfig,
+    idle::{IdleClock, quiet_for},
+};
 
 /// Default cap on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -361,10 +364,8 @@ async fn serve_connection(
     });
     let connection = builder.serve_connection(TokioIo::new(tcp), service);
     tokio::pin!(connection);
-    let mut idle_check = tokio::time::interval(
-        (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
-    );
-    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = quiet_for(idle_timeout, || activity.idle_for());
+    tokio::pin!(idle);
     let mut closing = false;
     loop {
         tokio::select! {
@@ -378,12 +379,10 @@ async fn serve_connection(
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
-            _ = idle_check.tick(), if !closing => {
-                if activity.idle_for() >= idle_timeout {
-                    tracing::debug!("closing a connection idle for {idle_timeout:?}");
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
-                }
+            () = &mut idle, if !closing => {
+                tracing::debug!("closing a connection idle for {idle_timeout:?}");
+                closing = true;
+                connection.as_mut().graceful_shutdown();
             }
         }
     }
@@ -393,18 +392,16 @@ async fn serve_connection(
 /// streaming, and since when it has had none.
 #[derive(Debug)]
 struct Activity {
-    opened: Instant,
     in_flight: AtomicUsize,
-    /// Milliseconds after `opened` when `in_flight` last dropped to zero.
-    idle_since_ms: AtomicU64,
+    /// Touched whenever `in_flight` drops to zero.
+    last_done: IdleClock,
 }
 
 impl Activity {
     fn new() -> Self {
         Self {
-            opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            idle_since_ms: AtomicU64::new(0),
+            last_done: IdleClock::start(),
         }
     }
 
@@ -417,8 +414,7 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return Duration::ZERO;
         }
-        let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
-        self.opened.elapsed().saturating_sub(since)
+        self.last_done.since_touch()
     }
 }
 
@@ -428,10 +424,8 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let activity = &self.0;
-        let millis = u64::try_from(activity.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        activity.idle_since_ms.store(millis, Ordering::Release);
-        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.last_done.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

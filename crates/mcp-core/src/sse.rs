@@ -12,10 +12,10 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     ServerConfig,
+    idle::{IdleClock, quiet_for},
     jsonrpc::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error},
     sessions::{SessionBudget, SessionPermit},
 };
@@ -69,31 +70,7 @@ struct Inbound {
 #[derive(Debug)]
 struct SessionActivity {
     pending: AtomicUsize,
-    opened: Instant,
-    last_post_ms: AtomicU64,
-}
-
-impl SessionActivity {
-    fn touch(&self) {
-        let millis = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_post_ms.store(millis, Ordering::Release);
-    }
-
-    fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_post_ms.load(Ordering::Acquire));
-        self.opened.elapsed().saturating_sub(last)
-    }
-}
-
-/// Ends when the session has had no post for `idle`.
-async fn idle_expiry(activity: Arc<SessionActivity>, idle: Duration) {
-    loop {
-        let quiet = activity.idle_for();
-        if quiet >= idle {
-            return;
-        }
-        tokio::time::sleep(idle - quiet).await;
-    }
+    last_post: IdleClock,
 }
 
 type SessionMap = Arc<Mutex<HashMap<String, Inbound>>>;
@@ -199,8 +176,7 @@ async fn open_stream(State(state): State<SseState>) -> Response {
     let session_cancel = state.cancellation.child_token();
     let activity = Arc::new(SessionActivity {
         pending: AtomicUsize::new(0),
-        opened: Instant::now(),
-        last_post_ms: AtomicU64::new(0),
+        last_post: IdleClock::start(),
     });
     lock(&state.sessions).insert(
         id.clone(),
@@ -240,7 +216,9 @@ async fn open_stream(State(state): State<SseState>) -> Response {
     let events = futures::stream::once(async move { Ok(endpoint) })
         .chain(messages)
         .take_until(state.cancellation.clone().cancelled_owned())
-        .take_until(Box::pin(idle_expiry(activity, state.idle_timeout)));
+        .take_until(Box::pin(async move {
+            quiet_for(state.idle_timeout, || activity.last_post.since_touch()).await
+        }));
     let stream = SessionStream {
         events: Box::pin(events),
         _guard: SessionGuard {
@@ -324,7 +302,7 @@ async fn post_message(
         }
         _ => {}
     }
-    activity.touch();
+    activity.last_post.touch();
     let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
     if is_request {
         let taken = activity
@@ -334,19 +312,14 @@ async fn post_message(
             });
         if taken.is_err() {
             tracing::warn!(session = %session_id, "refused a post: the client is not reading its stream");
-            let mut response = (
+            let refusal = (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "Too Many Requests: {MAX_PENDING_ANSWERS} answers are waiting on this \
                      session's stream; read the stream, then retry"
                 ),
-            )
-                .into_response();
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
             );
-            return response;
+            return crate::http::retry_after(refusal.into_response(), 1);
         }
     }
     if inbound.send(message).await.is_err() {
