@@ -90,11 +90,9 @@ impl HostGuard {
     fn host_allowed(&self, uri: &Uri, headers: &HeaderMap) -> bool {
         let header = headers.get(header::HOST).map(|v| v.to_str().ok());
         let authority = uri.authority().map(|a| Some(a.as_str()));
-        let named: Vec<Option<&str>> = header.into_iter().chain(authority).collect();
-        !named.is_empty()
-            && named
-                .iter()
-                .all(|value| value.is_some_and(|v| self.names_allowed_host(v)))
+        let mut named = header.into_iter().chain(authority).peekable();
+        named.peek().is_some()
+            && named.all(|value| value.is_some_and(|v| self.names_allowed_host(v)))
     }
 
     fn names_allowed_host(&self, value: &str) -> bool {
