@@ -128,7 +128,7 @@ const FD_RESERVE: u64 = 64 + mcp_core::OVERFLOW_ANSWERS as u64;
 /// then the server could accept nothing (not even a health check) instead of refusing fast.
 fn connection_cap(requested: Option<usize>) -> usize {
     let wanted = requested.unwrap_or(mcp_core::DEFAULT_MAX_CONNECTIONS);
-    let Some(fds) = open_file_limit() else {
+    let Some(fds) = raise_open_file_limit() else {
         return wanted;
     };
     let room = usize::try_from(fds.saturating_sub(FD_RESERVE).max(16)).unwrap_or(usize::MAX);
@@ -147,7 +147,7 @@ fn connection_cap(requested: Option<usize>) -> usize {
 /// The open-file limit, raised to its hard maximum first (as Go's runtime does): a server
 /// should not be bounded by a shell's conservative soft default.
 #[cfg(unix)]
-fn open_file_limit() -> Option<u64> {
+fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
@@ -165,7 +165,7 @@ fn open_file_limit() -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn open_file_limit() -> Option<u64> {
+fn raise_open_file_limit() -> Option<u64> {
     None
 }
 
