@@ -45,39 +45,33 @@ fn stateless() -> mcp_core::ServerConfigBuilder {
     ServerConfig::builder().transport(Transport::Stateless)
 }
 
-fn limits(edit: impl FnOnce(&mut ConnectionLimits)) -> ConnectionLimits {
+/// A stateless server with the default connection limits, as `edit` changes them.
+async fn start_stateless_with(edit: impl FnOnce(&mut ConnectionLimits)) -> Running {
     let mut limits = ConnectionLimits::default();
     edit(&mut limits);
-    limits
+    start(stateless().connection_limits(limits).build().unwrap()).await
+}
+
+/// Sends `request` to a server whose header-read timeout is 500 ms; whether the server
+/// closed the connection within 5 s, and how long it took.
+async fn cut_off_after(request: &[u8]) -> (bool, Duration) {
+    let server = start_stateless_with(|l| l.header_read_timeout = Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let (_, closed) = raw_exchange(&server, request, Duration::from_secs(5)).await;
+    (closed, started.elapsed())
 }
 
 #[tokio::test]
 async fn partial_headers_are_cut_off_at_the_header_read_timeout() {
-    let config = stateless()
-        .connection_limits(limits(|l| {
-            l.header_read_timeout = Duration::from_millis(500)
-        }))
-        .build()
-        .unwrap();
-    let server = start(config).await;
-    let started = Instant::now();
-    let (_, closed) = raw_exchange(
-        &server,
-        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
-        Duration::from_secs(5),
-    )
-    .await;
+    let (closed, took) =
+        cut_off_after(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await;
     assert!(closed, "the server kept a half-sent head open for 5 s");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(took < Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn connections_beyond_the_cap_get_a_fast_503_and_the_rest_are_served() {
-    let config = stateless()
-        .connection_limits(limits(|l| l.max_connections = 2))
-        .build()
-        .unwrap();
-    let server = start(config).await;
+    let server = start_stateless_with(|l| l.max_connections = 2).await;
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
@@ -126,13 +120,7 @@ async fn connections_beyond_the_cap_get_a_fast_503_and_the_rest_are_served() {
 
 #[tokio::test]
 async fn an_oversized_head_gets_431() {
-    let server = start(
-        stateless()
-            .connection_limits(limits(|l| l.max_header_bytes = 16 * 1024))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let server = start_stateless_with(|l| l.max_header_bytes = 16 * 1024).await;
     let request = format!(
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(40 * 1024)
@@ -237,13 +225,7 @@ async fn idle_http2_connections_are_closed() {
     use hyper::body::Bytes;
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let server = start(
-        stateless()
-            .connection_limits(limits(|l| l.idle_timeout = Duration::from_millis(500)))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let server = start_stateless_with(|l| l.idle_timeout = Duration::from_millis(500)).await;
     let tcp = TcpStream::connect(addr(&server)).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
@@ -403,15 +385,7 @@ async fn absolute_form_authority_and_duplicate_host_are_refused() {
 
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() {
-    let config = stateless()
-        .connection_limits(limits(|l| {
-            l.header_read_timeout = Duration::from_millis(500)
-        }))
-        .build()
-        .unwrap();
-    let server = start(config).await;
-    let started = Instant::now();
-    let (_, closed) = raw_exchange(&server, b"", Duration::from_secs(5)).await;
+    let (closed, took) = cut_off_after(b"").await;
     assert!(closed, "a silent connection was kept open for 5 s");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(took < Duration::from_secs(3));
 }
