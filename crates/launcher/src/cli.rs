@@ -372,6 +372,13 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_sessions: usize,
 
+    /// Most sessions one token holder (issuer and subject of the token) may keep open at
+    /// once, so one client cannot take them all; its further ones get 429. Without
+    /// authentication only --max-sessions applies.
+    #[arg(long, env = "DICE_MCP_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = mcp_core::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_sessions_per_principal: usize,
+
     /// Seconds a stateful session may stay unused before it is closed.
     #[arg(long, env = "DICE_MCP_SESSION_IDLE_SECS", default_value_t = mcp_core::DEFAULT_SESSION_IDLE.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -433,6 +440,33 @@ pub struct LimitArgs {
     /// connection is closed and the process exits (within this plus one second).
     #[arg(long, env = "DICE_MCP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Requests each token holder (or, without authentication, each client IP address) may
+    /// make, such as 20/s, 600/m or 5000/h; bursts up to the count pass, beyond it 429
+    /// with Retry-After. Default: no limit.
+    #[arg(long, env = "DICE_MCP_RATE_LIMIT", value_parser = parse_rate)]
+    pub rate_limit: Option<mcp_core::RateLimit>,
+}
+
+/// Reads a rate such as `20/s`, `600/m`, `5000/h` or `100/10s`.
+pub fn parse_rate(text: &str) -> Result<mcp_core::RateLimit, String> {
+    let help = "write a rate such as 20/s, 600/m or 5000/h";
+    let (count, period) = text
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} has no `/`; {help}"))?;
+    let requests = count
+        .trim()
+        .parse::<std::num::NonZeroU32>()
+        .map_err(|e| format!("{count:?} is not a count of requests above zero ({e}); {help}"))?;
+    let period = period.trim();
+    let per = match period {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        other => parse_duration(other).map_err(|e| format!("{e}; {help}"))?,
+    };
+    Ok(mcp_core::RateLimit { requests, per })
 }
 
 impl Default for LimitArgs {
@@ -446,6 +480,7 @@ impl Default for LimitArgs {
             max_header_bytes: mcp_core::DEFAULT_MAX_HEADER_BYTES,
             h2_max_streams: mcp_core::DEFAULT_H2_MAX_STREAMS,
             shutdown_grace: mcp_core::DEFAULT_SHUTDOWN_GRACE,
+            rate_limit: None,
         }
     }
 }
@@ -512,6 +547,22 @@ mod tests {
         assert!(args.stateless);
         assert_eq!(args.allowed_hosts, ["a.example", "b.example"]);
         assert_eq!(args.max_dice, 7);
+    }
+
+    #[test]
+    fn rates_read_like_a_person_writes_them() {
+        let rate = |requests: u32, secs: u64| mcp_core::RateLimit {
+            requests: std::num::NonZeroU32::new(requests).unwrap(),
+            per: Duration::from_secs(secs),
+        };
+        assert_eq!(parse_rate("20/s"), Ok(rate(20, 1)));
+        assert_eq!(parse_rate("600/m"), Ok(rate(600, 60)));
+        assert_eq!(parse_rate("5000/h"), Ok(rate(5000, 3600)));
+        assert_eq!(parse_rate("100/10s"), Ok(rate(100, 10)));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("20").unwrap_err().contains("20/s"));
+        assert!(parse_rate("20/0s").is_err());
+        assert!(parse_rate("x/s").is_err());
     }
 
     #[test]

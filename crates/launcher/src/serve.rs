@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bearer_auth::{
-    BearerAuth, KeySet, KeySource, PublicKey, RemoteJwks, ResourceMetadata, Verifier,
-    VerifierConfig,
+    BearerAuth, KeySet, KeySource, PublicKey, RemoteJwks, ResourceMetadata, VerifiedClaims,
+    Verifier, VerifierConfig,
 };
 use dice_tools::{DiceConfig, DiceTools};
 use mcp_core::{
-    ConnectionLimits, Endpoints, RequestLimits, ServerConfig, ServerConfigBuilder, SessionLimits,
-    Transport,
+    ConnectionLimits, Endpoints, Principal, RequestLimits, ServerConfig, ServerConfigBuilder,
+    SessionLimits, Transport,
 };
 
 use crate::cli::{LimitArgs, ServeArgs};
@@ -35,6 +35,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .endpoints(endpoints)
         .session_limits(SessionLimits {
             max_sessions: args.max_sessions,
+            max_per_principal: args.max_sessions_per_principal,
             idle_timeout: Duration::from_secs(args.session_idle_secs),
         })
         .allowed_hosts(args.allowed_hosts.iter().cloned())
@@ -115,6 +116,7 @@ pub(crate) fn with_limits(builder: ServerConfigBuilder, limits: &LimitArgs) -> S
         .request_limits(RequestLimits {
             timeout: limits.request_timeout,
             max_in_flight: limits.max_in_flight,
+            rate: limits.rate_limit,
         })
         .shutdown_grace(limits.shutdown_grace)
 }
@@ -190,11 +192,34 @@ pub(crate) fn build_app(
     let mcp = mcp_core::mcp_routes(config, move || tools.clone());
     match auth {
         Some((auth, metadata)) => mcp
+            .layer(axum::middleware::from_fn(principal_from_claims))
             .layer(auth.layer())
             .merge(metadata.router())
             .merge(mcp_core::health_routes()),
         None => mcp.merge(mcp_core::health_routes()),
     }
+}
+
+/// Names the request's [`Principal`] after the verified token (its issuer and subject), so
+/// mcp-core keeps each session to the token holder that opened it and counts quotas and
+/// rates per holder. Runs after the auth layer, which only lets verified requests through.
+async fn principal_from_claims(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(claims) = request.extensions().get::<VerifiedClaims>() {
+        let principal = principal_of(claims);
+        request.extensions_mut().insert(principal);
+    }
+    next.run(request).await
+}
+
+/// Issuer and subject, as one principal; a token without `sub` stands for its issuer alone.
+fn principal_of(claims: &VerifiedClaims) -> Principal {
+    let issuer = claims.issuer.as_deref().unwrap_or_default();
+    let subject = claims.subject.as_deref().unwrap_or_default();
+    // A JSON array keeps ("a b", "c") apart from ("a", "b c").
+    Principal::new(serde_json::json!([issuer, subject]).to_string())
 }
 
 /// The bearer-auth layer and metadata the flags ask for; `None` without a key source.

@@ -10,6 +10,8 @@ use crate::{Error, listen::ConnectionLimits, sessions::SessionBudget};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default cap on concurrent sessions (stateful `/mcp` and `/sse` together).
 pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
+/// Default most sessions one principal may hold open at once.
+pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: usize = 100;
 /// Default idle time after which a stateful session is dropped.
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
 /// Default interval between SSE keep-alive comments.
@@ -32,6 +34,18 @@ pub struct RequestLimits {
     /// Most MCP requests in the handler at once; beyond it new ones get `503` with
     /// `Retry-After` at once, never a queue.
     pub max_in_flight: usize,
+    /// Requests each [`Principal`](crate::Principal) (or, for requests without one, each
+    /// client IP address) may make; beyond it `429` with `Retry-After`. `None`: no limit.
+    pub rate: Option<RateLimit>,
+}
+
+/// A rate: at most `requests` per `per`, in bursts of up to `requests`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in each period (and the largest burst).
+    pub requests: std::num::NonZeroU32,
+    /// The period.
+    pub per: Duration,
 }
 
 impl Default for RequestLimits {
@@ -39,6 +53,7 @@ impl Default for RequestLimits {
         Self {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            rate: None,
         }
     }
 }
@@ -84,6 +99,10 @@ impl Endpoints {
 pub struct SessionLimits {
     /// Most sessions open at once; a new one beyond it gets `503`.
     pub max_sessions: usize,
+    /// Most sessions one [`Principal`](crate::Principal) may hold open at once, so one
+    /// client cannot take the whole cap; beyond it its new ones get `429`. Requests that
+    /// carry no principal are bounded by `max_sessions` alone.
+    pub max_per_principal: usize,
     /// A stateful `/mcp` session unused for this long is closed, and so is an `/sse`
     /// session (with its stream) whose client has posted nothing for as long.
     pub idle_timeout: Duration,
@@ -93,6 +112,7 @@ impl Default for SessionLimits {
     fn default() -> Self {
         Self {
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_per_principal: DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
             idle_timeout: DEFAULT_SESSION_IDLE,
         }
     }
@@ -306,9 +326,9 @@ impl ServerConfigBuilder {
                 "the request body limit must be at least 1 byte".into(),
             ));
         }
-        if self.limits.max_sessions == 0 {
+        if self.limits.max_sessions == 0 || self.limits.max_per_principal == 0 {
             return Err(Error::InvalidConfig(
-                "the session cap must be at least 1".into(),
+                "the session cap and the per-principal session quota must be at least 1".into(),
             ));
         }
         if self.limits.idle_timeout.is_zero() {
@@ -317,6 +337,11 @@ impl ServerConfigBuilder {
             ));
         }
         self.connections.validate()?;
+        if self.requests.rate.is_some_and(|rate| rate.per.is_zero()) {
+            return Err(Error::InvalidConfig(
+                "a rate limit's period must be longer than zero".into(),
+            ));
+        }
         if self.requests.timeout.is_zero() || self.requests.max_in_flight == 0 {
             return Err(Error::InvalidConfig(
                 "the request timeout and in-flight cap must be above zero".into(),
@@ -369,7 +394,7 @@ impl ServerConfigBuilder {
             transport: self.transport,
             endpoints: self.endpoints,
             limits: self.limits,
-            budget: SessionBudget::new(self.limits.max_sessions),
+            budget: SessionBudget::new(self.limits.max_sessions, self.limits.max_per_principal),
             allowed_hosts,
             allowed_origins,
             max_body_bytes: self.max_body_bytes,

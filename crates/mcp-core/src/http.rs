@@ -26,7 +26,8 @@ use crate::{
     ServerConfig, Transport,
     guard::{HostGuard, check_host_and_origin},
     jsonrpc::{Envelope, precheck_jsonrpc},
-    sessions::{CappedSessionManager, SessionBudget},
+    rate::{RateLimiterState, limit_rate},
+    sessions::{CappedSessionManager, Principal, SessionBudget, opened_by},
 };
 
 /// Where MCP Streamable HTTP is served (also answered at `/mcp/`, without a redirect).
@@ -67,22 +68,31 @@ where
         &config.allowed_hosts,
         &config.allowed_origins,
     ));
-    // Outermost first: the Host/Origin guard; the body limit (a declared Content-Length
+    // Outermost first: the Host/Origin guard; the rate limit, if any; the body limit (a declared Content-Length
     // over it gets 413 before anything is read, so no `100 Continue` either); load
     // shedding at the in-flight cap; the request timeout.
     let requests = config.requests;
-    mcp.layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        requests.timeout,
-    ))
-    .layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(overloaded))
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::new(requests.max_in_flight)),
-    )
-    .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-    .layer(middleware::from_fn_with_state(guard, check_host_and_origin))
+    let mcp = mcp
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            requests.timeout,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(requests.max_in_flight)),
+        )
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    // The rate limit sits just inside the guard: a refused request costs a map lookup.
+    let mcp = match requests.rate {
+        Some(rate) => mcp.layer(middleware::from_fn_with_state(
+            RateLimiterState::new(rate),
+            limit_rate,
+        )),
+        None => mcp,
+    };
+    mcp.layer(middleware::from_fn_with_state(guard, check_host_and_origin))
 }
 
 /// `GET /healthz`: `200 {"status":"ok"}` while serving. Public.
@@ -103,10 +113,15 @@ where
                 config.budget.clone(),
                 config.limits.idle_timeout,
             ));
-            let service = Shared::new(StreamableHttpService::new(factory, sessions, rmcp_config));
+            let service = Shared::new(StreamableHttpService::new(
+                factory,
+                Arc::clone(&sessions),
+                rmcp_config,
+            ));
             Router::new()
                 .route_service(MCP_PATH, service.clone())
                 .route_service("/mcp/", service)
+                .layer(middleware::from_fn_with_state(sessions, keep_to_owner))
                 .layer(middleware::from_fn_with_state(
                     config.budget.clone(),
                     refuse_when_full,
@@ -230,25 +245,47 @@ pub(crate) fn early_refusal(status: StatusCode, message: String) -> Response {
     response
 }
 
-/// `503 Service Unavailable` for a new session when the cap is reached, instead of rmcp's
-/// generic `500`. Only an `initialize` without `Mcp-Session-Id` opens a session, whatever
-/// revision it names; everything else passes.
+/// `503 Service Unavailable` for a new session when the cap is reached (`429` when the
+/// principal's quota is), instead of rmcp's generic `500`. Only an `initialize` without
+/// `Mcp-Session-Id` opens a session, whatever revision it names; everything else passes.
 async fn refuse_when_full(
     State(budget): State<SessionBudget>,
     request: Request,
     next: Next,
 ) -> Response {
     let opens_session = request.method() == Method::POST
-        && !request.headers().contains_key("mcp-session-id")
+        && !request.headers().contains_key(SESSION_ID_HEADER)
         && request
             .extensions()
             .get::<Envelope>()
             .is_some_and(|envelope| envelope.method.as_deref() == Some("initialize"));
-    if opens_session && !budget.has_room() {
-        tracing::warn!(max = budget.max(), "refused a new session: cap reached");
-        return session_cap_refusal(&crate::SessionError::Full { max: budget.max() });
+    if opens_session && let Err(error) = budget.check_room(request.extensions().get::<Principal>())
+    {
+        tracing::warn!(%error, "refused a new session");
+        return session_cap_refusal(&error);
     }
     next.run(request).await
+}
+
+const SESSION_ID_HEADER: &str = "mcp-session-id";
+
+/// A stateful session is used only by the principal that opened it: a request naming a
+/// session someone else opened gets the `404` an unknown session gets, so it learns
+/// nothing. The request runs with its principal as the opener of any session it creates.
+async fn keep_to_owner(
+    State(sessions): State<Arc<CappedSessionManager>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let principal = request.extensions().get::<Principal>().cloned();
+    if let Some(id) = request.headers().get(SESSION_ID_HEADER)
+        && let Ok(id) = id.to_str()
+        && !sessions.usable_by(id, principal.as_ref())
+    {
+        tracing::warn!("refused a request for a session another principal opened");
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    opened_by(principal, next.run(request)).await
 }
 
 /// `503 Service Unavailable` with `Retry-After` for a request shed at the in-flight cap.
@@ -265,16 +302,15 @@ async fn overloaded(error: tower::BoxError) -> Response {
     )
 }
 
-/// `503 Service Unavailable` with `Retry-After` for a session the cap has no room for, on
-/// either transport.
+/// A new session refused, on either transport: `503 Service Unavailable` when the cap is
+/// reached, `429 Too Many Requests` when the principal's quota is; both with `Retry-After`.
 pub(crate) fn session_cap_refusal(error: &crate::SessionError) -> Response {
-    retry_after(
-        early_refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("Service Unavailable: {error}"),
-        ),
-        5,
-    )
+    let status = match error {
+        crate::SessionError::QuotaReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let reason = status.canonical_reason().unwrap_or("Refused");
+    retry_after(early_refusal(status, format!("{reason}: {error}")), 5)
 }
 
 /// `response` saying, in `Retry-After`, how many seconds to wait before trying again.

@@ -22,12 +22,14 @@ mod http;
 mod idle;
 mod jsonrpc;
 mod listen;
+mod rate;
 mod sessions;
 mod sse;
 
 pub use config::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_SESSIONS, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SESSION_IDLE, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SSE_KEEP_ALIVE, Endpoints, RequestLimits,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SESSION_IDLE,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SSE_KEEP_ALIVE, Endpoints, RateLimit, RequestLimits,
     ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
 };
 pub use http::{HEALTH_PATH, MCP_PATH, health_routes, mcp_routes, router, shutdown_signal};
@@ -37,7 +39,7 @@ pub use listen::{
     serve,
 };
 pub use rmcp::ServerHandler;
-pub use sessions::{CappedSessionManager, SessionBudget, SessionError, SessionPermit};
+pub use sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, SessionPermit};
 pub use sse::{MAX_PENDING_ANSWERS, MESSAGES_PATH, SSE_PATH};
 
 /// Errors from configuring or running the server.

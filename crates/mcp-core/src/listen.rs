@@ -9,6 +9,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc,
@@ -21,6 +22,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
+    extract::ConnectInfo,
     http::{HeaderValue, Request, Response, Version, header},
 };
 use hyper::body::Incoming;
@@ -194,7 +196,7 @@ pub async fn serve(
             () = &mut signal => break,
             () = cancellation.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
+                Ok((tcp, peer)) => {
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         if !was_full {
                             tracing::warn!(
@@ -218,6 +220,7 @@ pub async fn serve(
                     connections.spawn(serve_connection(
                         Arc::clone(&builder),
                         tcp,
+                        peer,
                         app.clone(),
                         Arc::clone(&phases),
                         limits,
@@ -314,6 +317,7 @@ struct Phases {
 async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     tcp: TcpStream,
+    peer: SocketAddr,
     app: Router,
     phases: Arc<Phases>,
     limits: ConnectionLimits,
@@ -339,7 +343,10 @@ async fn serve_connection(
             let guard = activity.begin();
             let version = request.version();
             let mut app = app.clone();
-            let response = app.call(request.map(Body::new));
+            let mut request = request.map(Body::new);
+            // As `axum::serve` does: handlers and layers can ask who is connected.
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let response = app.call(request);
             let phases = Arc::clone(&phases);
             async move {
                 let response = match response.await {

@@ -5,6 +5,9 @@
 //! bound, so a client looping on `initialize` could grow memory without limit. The wrapper
 //! takes a permit from the budget per session, refuses a session when none is left, and
 //! gives the permit back when rmcp closes the session (DELETE, idle expiry, shutdown).
+//!
+//! A session also remembers the [`Principal`] that opened it, when requests carry one: only
+//! that principal may use it, and each principal may hold only its quota of sessions.
 
 use std::{
     collections::HashMap,
@@ -28,6 +31,41 @@ use rmcp::{
     },
 };
 
+/// Who a request comes from, as something outside this crate verified it: for a bearer
+/// token, its issuer and subject. mcp-core never looks inside; it only compares principals.
+/// A layer in front of the MCP routes puts one in the request's extensions, and then a
+/// session belongs to the principal that opened it (any other gets `404` on it), each
+/// principal has its own session quota, and a rate limit is kept per principal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal(Arc<str>);
+
+impl Principal {
+    /// A principal named by `id` (any stable, unique text, e.g. issuer and subject joined).
+    pub fn new(id: impl AsRef<str>) -> Self {
+        Self(Arc::from(id.as_ref()))
+    }
+
+    /// The text it was made from.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+tokio::task_local! {
+    /// The principal of the request being handled, for rmcp's session manager, which is
+    /// called inside the request but is not handed the request.
+    static OPENER: Option<Principal>;
+}
+
+/// Runs `future` (the handling of one request) with `principal` as the one who opens any
+/// session it creates.
+pub(crate) async fn opened_by<F: std::future::Future>(
+    principal: Option<Principal>,
+    future: F,
+) -> F::Output {
+    OPENER.scope(principal, future).await
+}
+
 /// Why the session manager refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -38,40 +76,117 @@ pub enum SessionError {
         /// The cap.
         max: usize,
     },
+    /// The principal already holds its quota of sessions.
+    #[error(
+        "this client already holds {max} open sessions, its quota; end one (DELETE) or \
+         let one expire, then retry"
+    )]
+    QuotaReached {
+        /// The per-principal quota.
+        max: usize,
+    },
     /// rmcp's local session manager failed.
     #[error(transparent)]
     Local(#[from] LocalSessionManagerError),
 }
 
-/// The cap on open sessions, shared by every transport of a server. Cheap to clone.
+/// The cap on open sessions, shared by every transport of a server, and each principal's
+/// quota within it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SessionBudget {
     permits: Arc<Semaphore>,
     max: usize,
+    per_principal: usize,
+    held: Arc<Mutex<HashMap<Principal, usize>>>,
 }
 
-/// One open session's share of the budget; dropping it frees the place.
-pub type SessionPermit = OwnedSemaphorePermit;
+/// One open session's share of the budget (and of its principal's quota); dropping it
+/// frees the place.
+#[derive(Debug)]
+pub struct SessionPermit {
+    _slot: OwnedSemaphorePermit,
+    owner: Option<Principal>,
+    held: Arc<Mutex<HashMap<Principal, usize>>>,
+}
+
+impl SessionPermit {
+    /// The principal whose session this is, if requests carry one.
+    pub fn owner(&self) -> Option<&Principal> {
+        self.owner.as_ref()
+    }
+
+    /// Whether `principal` may use this session: the one that opened it, and only it.
+    pub fn belongs_to(&self, principal: Option<&Principal>) -> bool {
+        self.owner.as_ref() == principal
+    }
+}
+
+impl Drop for SessionPermit {
+    fn drop(&mut self) {
+        if let Some(owner) = &self.owner {
+            let mut held = lock(&self.held);
+            if let Some(count) = held.get_mut(owner) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    held.remove(owner);
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counts and permits hold no invariant a panic could break half-way: keep using them.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl SessionBudget {
-    /// A budget of `max` sessions.
-    pub fn new(max: usize) -> Self {
+    /// A budget of `max` sessions, at most `per_principal` of them held by one principal.
+    pub fn new(max: usize, per_principal: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             max,
+            per_principal,
+            held: Arc::default(),
         }
     }
 
-    /// Takes a place for a new session, or says the cap is reached.
-    pub fn try_open(&self) -> Result<SessionPermit, SessionError> {
-        Arc::clone(&self.permits)
+    /// Takes a place for a new session opened by `owner`, or says why there is none.
+    pub fn try_open(&self, owner: Option<&Principal>) -> Result<SessionPermit, SessionError> {
+        let mut held = lock(&self.held);
+        if let Some(owner) = owner
+            && held.get(owner).copied().unwrap_or(0) >= self.per_principal
+        {
+            return Err(SessionError::QuotaReached {
+                max: self.per_principal,
+            });
+        }
+        let slot = Arc::clone(&self.permits)
             .try_acquire_owned()
-            .map_err(|_| SessionError::Full { max: self.max })
+            .map_err(|_| SessionError::Full { max: self.max })?;
+        if let Some(owner) = owner {
+            *held.entry(owner.clone()).or_insert(0) += 1;
+        }
+        Ok(SessionPermit {
+            _slot: slot,
+            owner: owner.cloned(),
+            held: Arc::clone(&self.held),
+        })
     }
 
-    /// Whether one more session may be opened now.
-    pub fn has_room(&self) -> bool {
-        self.permits.available_permits() > 0
+    /// Whether `owner` may open one more session now, and if not, why.
+    pub fn check_room(&self, owner: Option<&Principal>) -> Result<(), SessionError> {
+        if let Some(owner) = owner
+            && lock(&self.held).get(owner).copied().unwrap_or(0) >= self.per_principal
+        {
+            return Err(SessionError::QuotaReached {
+                max: self.per_principal,
+            });
+        }
+        if self.permits.available_permits() == 0 {
+            return Err(SessionError::Full { max: self.max });
+        }
+        Ok(())
     }
 
     /// Sessions open now.
@@ -111,8 +226,16 @@ impl CappedSessionManager {
     }
 
     fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionPermit>> {
-        // The map holds no invariant a panic could break half-way: keep using it.
-        self.permits.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.permits)
+    }
+
+    /// Whether `principal` may use session `id`: `false` only for a session that exists
+    /// and was opened by someone else (an unknown session is left to rmcp, which answers
+    /// `404` for it).
+    pub(crate) fn usable_by(&self, id: &str, principal: Option<&Principal>) -> bool {
+        self.permits()
+            .get(id)
+            .is_none_or(|permit| permit.belongs_to(principal))
     }
 }
 
@@ -122,7 +245,8 @@ impl SessionManager for CappedSessionManager {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         // The HTTP pre-check answers 503 early; this is the hard limit racing requests meet.
-        let permit = self.budget.try_open()?;
+        let opener = OPENER.try_with(Clone::clone).ok().flatten();
+        let permit = self.budget.try_open(opener.as_ref())?;
         let (id, transport) = self.inner.create_session().await?;
         self.permits().insert(id.clone(), permit);
         Ok((id, transport))

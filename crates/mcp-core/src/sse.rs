@@ -21,7 +21,7 @@ use std::{
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Query, State},
+    extract::{DefaultBodyLimit, Extension, Query, State},
     http::{StatusCode, request::Parts},
     response::{
         IntoResponse, Response,
@@ -42,7 +42,7 @@ use crate::{
     ServerConfig,
     idle::{IdleClock, quiet_for},
     jsonrpc::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error},
-    sessions::{SessionBudget, SessionPermit},
+    sessions::{Principal, SessionBudget, SessionPermit},
 };
 
 /// Where a legacy SSE client opens its stream.
@@ -64,6 +64,8 @@ pub const MAX_PENDING_ANSWERS: usize = 16;
 struct Inbound {
     sender: mpsc::Sender<ClientJsonRpcMessage>,
     activity: Arc<SessionActivity>,
+    /// Who opened the session; only they may post to it.
+    owner: Option<Principal>,
 }
 
 /// A session's unanswered requests and when the client last posted.
@@ -162,8 +164,12 @@ impl Stream for SessionStream {
     }
 }
 
-async fn open_stream(State(state): State<SseState>) -> Response {
-    let permit = match state.budget.try_open() {
+async fn open_stream(
+    State(state): State<SseState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    let owner = principal.map(|Extension(principal)| principal);
+    let permit = match state.budget.try_open(owner.as_ref()) {
         Ok(permit) => permit,
         Err(error) => {
             tracing::warn!(%error, "refused a new SSE session");
@@ -183,6 +189,7 @@ async fn open_stream(State(state): State<SseState>) -> Response {
         Inbound {
             sender: inbound_tx,
             activity: Arc::clone(&activity),
+            owner,
         },
     );
     (state.spawn)(outbound_tx, inbound_rx, session_cancel.clone());
@@ -255,10 +262,16 @@ async fn post_message(
         )
             .into_response();
     };
+    // A session another principal opened is answered as if it did not exist.
+    let principal = parts.extensions.get::<Principal>();
     let Some(Inbound {
         sender: mut inbound,
         activity,
-    }) = lock(&state.sessions).get(&session_id).cloned()
+        ..
+    }) = lock(&state.sessions)
+        .get(&session_id)
+        .filter(|session| session.owner.as_ref() == principal)
+        .cloned()
     else {
         return (
             StatusCode::NOT_FOUND,

@@ -368,3 +368,119 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
         "the refusal itself is logged:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let (_child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--public-key",
+        public.to_str().unwrap(),
+    ])
+    .await;
+    let base = url.trim_end_matches("/mcp").to_owned();
+    let alice = token(dir.path(), &["--sub", "alice"]).await;
+    let mallory = token(dir.path(), &["--sub", "mallory"]).await;
+    let http = crate::support::http();
+
+    let opened = post_rpc(
+        &url,
+        Some(&alice),
+        &crate::support::initialize_body(1, "2025-06-18", "alice"),
+    )
+    .await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let in_session = |token: &str, method: reqwest::Method| {
+        let request = http
+            .request(method.clone(), &url)
+            .bearer_auth(token)
+            .header("accept", ACCEPT_BOTH)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18");
+        if method == reqwest::Method::POST {
+            request.json(&list_call())
+        } else {
+            request
+        }
+    };
+    // Another valid token: the session does not exist for it, and it cannot end it.
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+        let status = in_session(&mallory, method.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} with another token");
+    }
+    let own = in_session(&alice, reqwest::Method::POST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+
+    // The legacy transport: mallory's post into alice's /sse session is refused.
+    let mut stream = http
+        .get(format!("{base}/sse"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut head = String::new();
+    while !head.contains("\n\n") {
+        let chunk = stream.chunk().await.unwrap().unwrap();
+        head.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let path = head
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let post = |token: &str| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&crate::support::initialize_body(1, "2024-11-05", "x"))
+            .send()
+    };
+    assert_eq!(
+        post(&mallory).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(post(&alice).await.unwrap().status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn rate_limit_refuses_one_token_holder_with_429_and_not_another() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let (_child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--stateless",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--rate-limit",
+        "2/m",
+    ])
+    .await;
+    let alice = token(dir.path(), &["--sub", "alice"]).await;
+    let bob = token(dir.path(), &["--sub", "bob"]).await;
+    for _ in 0..2 {
+        let ok = post_rpc(&url, Some(&alice), &list_call()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    let limited = post_rpc(&url, Some(&alice), &list_call()).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    let other = post_rpc(&url, Some(&bob), &list_call()).await;
+    assert_eq!(other.status(), StatusCode::OK);
+}

@@ -103,6 +103,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
     let limits = SessionLimits {
         max_sessions: 2,
         idle_timeout: Duration::from_secs(60),
+        ..SessionLimits::default()
     };
     let builder = ServerConfig::builder()
         .transport(Transport::Stateful)

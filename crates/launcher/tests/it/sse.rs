@@ -257,6 +257,7 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
     let limits = SessionLimits {
         max_sessions: 2,
         idle_timeout: Duration::from_secs(60),
+        ..SessionLimits::default()
     };
     let builder = ServerConfig::builder()
         .transport(Transport::Stateful)

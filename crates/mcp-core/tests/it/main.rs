@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 mod limits;
+mod owners;
 
 /// One tool, `sleep {ms}`, that answers "slept" after waiting.
 #[derive(Clone)]
@@ -55,6 +56,11 @@ struct Running {
 
 async fn start(config: ServerConfig) -> Running {
     let app = mcp_core::router(&config, || Sleeper);
+    start_app(config, app).await
+}
+
+/// Serves `app` (a router built from `config`, perhaps with layers around it).
+async fn start_app(config: ServerConfig, app: axum::Router) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -170,6 +176,7 @@ async fn idle_sessions_expire() {
     let limits = SessionLimits {
         max_sessions: 10,
         idle_timeout: Duration::from_millis(200),
+        ..SessionLimits::default()
     };
     let config = ServerConfig::builder()
         .transport(Transport::Stateful)
