@@ -22,7 +22,7 @@ async fn dice_mcp(args: &[&str]) -> std::process::Output {
     .unwrap()
 }
 
-async fn keygen(dir: &Path) {
+pub(crate) async fn keygen(dir: &Path) {
     let out = dice_mcp(&["keygen", "--out", dir.to_str().unwrap()]).await;
     assert!(
         out.status.success(),
@@ -31,7 +31,7 @@ async fn keygen(dir: &Path) {
     );
 }
 
-async fn token(dir: &Path, extra: &[&str]) -> String {
+pub(crate) async fn token(dir: &Path, extra: &[&str]) -> String {
     let key = dir.join("private.pem");
     let mut args = vec!["token", "--key", key.to_str().unwrap()];
     args.extend_from_slice(extra);
