@@ -34,7 +34,7 @@ pub enum Command {
         dice-mcp serve --transport sse       # only the legacy /sse endpoint\n\n\
         Try it:\n  \
         curl -s http://127.0.0.1:8000/healthz")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Generate an RSA key pair for signing tokens: DIR/private.pem (mode 0600),
     /// DIR/public.pem and DIR/jwks.json.
     #[command(after_help = "Example:\n  dice-mcp keygen --out keys\n\n\

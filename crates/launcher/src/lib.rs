@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 /// Runs a parsed command line; the error carries the advice to print.
 pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Serve(args) => serve::run(*args),
         cli::Command::Keygen(args) => keys::keygen(args),
         cli::Command::Token(args) => keys::token(args),
         cli::Command::Dev(args) => dev::run(args),
