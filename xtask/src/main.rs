@@ -7,6 +7,7 @@ mod bench_peers;
 mod dev;
 mod interop;
 mod server;
+mod soak;
 
 use std::{
     env,
@@ -24,8 +25,8 @@ tasks:
                       127.0.0.1:8000, publish through ngrok when NGROK_AUTHTOKEN is set,
                       print the URL, the token and an OpenAI snippet (see
                       `dice-mcp dev --help`).
-  ci                  fmt --check, clippy -D warnings, tests, docs -D warnings, interop:
-                      everything CI runs.
+  ci                  fmt --check, clippy -D warnings, tests, docs -D warnings, interop,
+                      a one-minute soak: everything CI runs.
   interop             real clients (Python and TypeScript SDKs, FastMCP, MCP Inspector,
                       the conformance suite; pinned, installed into target/interop/)
                       against the real binary on 127.0.0.1.
@@ -33,6 +34,11 @@ tasks:
                       requests/s, p50/p99 and memory of dice-mcp against a bare axum
                       baseline (and FastMCP and the TS SDK with --peers), server on CPU 0,
                       wrk on CPU 1; cold start and binary size. JSON in target/bench/.
+  soak [--minutes N]  legitimate and hostile traffic at once for N minutes (default 1;
+                      0.5 works) against a --stateless and a stateful release server:
+                      outcomes per kind, /healthz p50/p99, RSS and fds at start, peak and
+                      end; fails on an unexpected answer or when RSS or fds do not come
+                      back near baseline. JSON in target/soak/report.json.
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("interop") => build_binary().and_then(|binary| interop::interop(&binary)),
         Some("bench") => bench::bench(&rest),
+        Some("soak") => soak::soak(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -122,6 +129,7 @@ fn ci() -> anyhow::Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     interop::interop(&build_binary()?)?;
+    soak::soak(&["--minutes".to_owned(), "1".to_owned()])?;
     eprintln!("xtask: ci passed");
     Ok(())
 }
