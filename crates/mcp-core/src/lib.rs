@@ -40,7 +40,7 @@ pub use listen::{
 };
 pub use rmcp::ServerHandler;
 pub use sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, SessionPermit};
-pub use sse::{MAX_PENDING_ANSWERS, MESSAGES_PATH, SSE_PATH};
+pub use sse::{MAX_PENDING_ANSWERS, MAX_QUEUED_BYTES, MESSAGES_PATH, SSE_PATH};
 
 /// Errors from configuring or running the server.
 #[derive(Debug, thiserror::Error)]

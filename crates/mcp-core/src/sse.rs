@@ -12,7 +12,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -55,9 +55,15 @@ const CHANNEL_CAPACITY: usize = 64;
 /// Requests one session may have whose answers the client has not taken off its stream yet.
 /// rmcp answers every request it reads, and a client that posts but never reads its stream
 /// would otherwise make those answers pile up in memory without bound; beyond this the post
-/// gets `429`. It bounds a session's queued output at this many answers (a `roll` answer is
-/// at most a few hundred KiB under the dice limits).
+/// gets `429`.
 pub const MAX_PENDING_ANSWERS: usize = 16;
+/// Bytes of encoded messages one session may have waiting for its client to read them
+/// before a post gets `429`. Messages wait encoded (an answer's JSON text is a fraction of
+/// the size of rmcp's message value it came from).
+pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
+/// Bytes waiting at which the session is closed: only messages the client did not ask for
+/// (notifications a handler sends on its own) can take it past [`MAX_QUEUED_BYTES`].
+const CLOSE_AT_QUEUED_BYTES: usize = 4 * MAX_QUEUED_BYTES;
 
 /// What the message route needs of an open session.
 #[derive(Clone)]
@@ -68,11 +74,22 @@ struct Inbound {
     owner: Option<Principal>,
 }
 
-/// A session's unanswered requests and when the client last posted.
+/// A session's unanswered requests, its encoded messages waiting to be read, and when the
+/// client last posted.
 #[derive(Debug)]
 struct SessionActivity {
     pending: AtomicUsize,
+    queued_bytes: AtomicUsize,
     last_post: IdleClock,
+    /// Whether a refusal was logged already (one warning per session, not per post).
+    warned: AtomicBool,
+}
+
+impl SessionActivity {
+    /// Why a new request must wait, if it must: too many unread answers, or bytes.
+    fn is_backed_up(&self) -> bool {
+        self.queued_bytes.load(Ordering::Acquire) >= MAX_QUEUED_BYTES
+    }
 }
 
 type SessionMap = Arc<Mutex<HashMap<String, Inbound>>>;
@@ -134,6 +151,58 @@ where
         .with_state(state)
 }
 
+/// One message of the handler's, encoded for the stream.
+struct Encoded {
+    data: String,
+    /// A response or error: it answers a request the client posted.
+    is_answer: bool,
+}
+
+/// Encodes everything the handler sends as soon as it is sent, so that what waits for a
+/// slow or absent reader is JSON text counted in bytes, not rmcp's message values. Past
+/// [`CLOSE_AT_QUEUED_BYTES`] the session is closed. Once the stream is gone the task keeps
+/// taking (and dropping) what the handler sends until it stops, so rmcp never finds its
+/// channel closed mid-answer (it logs that as an error).
+fn spawn_encoder(
+    mut outbound: mpsc::Receiver<ServerJsonRpcMessage>,
+    activity: Arc<SessionActivity>,
+    cancellation: CancellationToken,
+    id: String,
+) -> mpsc::UnboundedReceiver<Encoded> {
+    let (encoded_tx, encoded_rx) = mpsc::unbounded();
+    tokio::spawn(async move {
+        while let Some(message) = outbound.next().await {
+            if encoded_tx.is_closed() {
+                continue;
+            }
+            let is_answer = matches!(
+                message,
+                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+            );
+            let data = match serde_json::to_string(&message) {
+                Ok(data) => data,
+                Err(error) => {
+                    tracing::error!(%error, "could not encode a message for the SSE stream");
+                    continue;
+                }
+            };
+            drop(message);
+            let queued = activity
+                .queued_bytes
+                .fetch_add(data.len(), Ordering::AcqRel)
+                + data.len();
+            if queued > CLOSE_AT_QUEUED_BYTES {
+                tracing::warn!(session = %id, queued, "closed an SSE session whose client does not read its stream");
+                encoded_tx.close_channel();
+                cancellation.cancel();
+                continue;
+            }
+            let _ = encoded_tx.unbounded_send(Encoded { data, is_answer });
+        }
+    });
+    encoded_rx
+}
+
 /// Removes the session when its stream is dropped (client gone, or server shutting down).
 struct SessionGuard {
     id: String,
@@ -182,7 +251,9 @@ async fn open_stream(
     let session_cancel = state.cancellation.child_token();
     let activity = Arc::new(SessionActivity {
         pending: AtomicUsize::new(0),
+        queued_bytes: AtomicUsize::new(0),
         last_post: IdleClock::start(),
+        warned: AtomicBool::new(false),
     });
     lock(&state.sessions).insert(
         id.clone(),
@@ -193,32 +264,28 @@ async fn open_stream(
         },
     );
     (state.spawn)(outbound_tx, inbound_rx, session_cancel.clone());
+    let encoded = spawn_encoder(
+        outbound_rx,
+        Arc::clone(&activity),
+        session_cancel.clone(),
+        id.clone(),
+    );
     tracing::debug!(session = %id, "SSE session opened");
 
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("{MESSAGES_PATH}?session_id={id}"));
-    let answered = Arc::clone(&activity);
-    let messages = outbound_rx.filter_map(move |message| {
-        if matches!(
-            message,
-            ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
-        ) {
+    let taken = Arc::clone(&activity);
+    let messages = encoded.map(move |Encoded { data, is_answer }| {
+        taken.queued_bytes.fetch_sub(data.len(), Ordering::AcqRel);
+        if is_answer {
             // Saturating: an error answer to a message that was not a request (a bad
             // notification) was never counted.
-            let _ = answered
+            let _ = taken
                 .pending
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         }
-        async move {
-            match serde_json::to_string(&message) {
-                Ok(data) => Some(Ok(Event::default().event("message").data(data))),
-                Err(error) => {
-                    tracing::error!(%error, "could not encode a message for the SSE stream");
-                    None
-                }
-            }
-        }
+        Ok(Event::default().event("message").data(data))
     });
     let events = futures::stream::once(async move { Ok(endpoint) })
         .chain(messages)
@@ -323,14 +390,17 @@ async fn post_message(
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < MAX_PENDING_ANSWERS).then_some(n + 1)
             });
-        if taken.is_err() {
-            tracing::warn!(session = %session_id, "refused a post: the client is not reading its stream");
+        if taken.is_err() || activity.is_backed_up() {
+            if taken.is_ok() {
+                activity.pending.fetch_sub(1, Ordering::AcqRel);
+            }
+            if !activity.warned.swap(true, Ordering::AcqRel) {
+                tracing::warn!(session = %session_id, "refusing posts until the client reads its stream");
+            }
             let refusal = (
                 StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too Many Requests: {MAX_PENDING_ANSWERS} answers are waiting on this \
-                     session's stream; read the stream, then retry"
-                ),
+                "Too Many Requests: answers are waiting on this session's stream; read the \
+                 stream, then retry",
             );
             return crate::http::retry_after(refusal.into_response(), 1);
         }

@@ -389,3 +389,77 @@ async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() 
     assert!(closed, "a silent connection was kept open for 5 s");
     assert!(took < Duration::from_secs(3));
 }
+
+/// Posts `count` calls whose answers are `bytes` long to an `/sse` session whose client
+/// never reads past the endpoint event; how many were accepted before the first `429`.
+async fn accepted_on_an_unread_stream(server: &Running, bytes: u64, count: u64) -> u64 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr(server).parse().unwrap()).await.unwrap();
+    stream
+        .write_all(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !seen.contains("session_id=") || !seen[seen.find("session_id=").unwrap()..].contains('\n')
+    {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "stream closed before its endpoint event: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let start = seen.find("/messages/?session_id=").unwrap();
+    let url = format!(
+        "{}{}",
+        server.url,
+        seen[start..].lines().next().unwrap().trim()
+    );
+    let http = reqwest::Client::new();
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2024-11-05", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "1"}}});
+    assert_eq!(
+        http.post(&url)
+            .json(&initialize)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    http.post(&url).json(&initialized).send().await.unwrap();
+    let mut accepted = 0;
+    for id in 1..=count {
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {"bytes": bytes}}});
+        match http
+            .post(&url)
+            .json(&call)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+        {
+            202 => accepted += 1,
+            429 => return accepted,
+            other => panic!("unexpected {other} after {accepted} accepted posts"),
+        }
+        // Let the answer reach the queue before the next post is weighed.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{count} posts were all accepted while the stream was never read");
+}
+
+#[tokio::test]
+async fn an_unread_sse_stream_holds_at_most_a_mebibyte_of_big_answers() {
+    let server = start(ServerConfig::default()).await;
+    let accepted = accepted_on_an_unread_stream(&server, 600_000, 200).await;
+    // The count of unread answers alone would take MAX_PENDING_ANSWERS of them, plus what
+    // the socket buffers absorb; the bytes waiting refuse (429) well before.
+    assert!(
+        accepted < mcp_core::MAX_PENDING_ANSWERS as u64,
+        "{accepted} answers of 600 kB accepted"
+    );
+}

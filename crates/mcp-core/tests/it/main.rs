@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 mod limits;
 mod owners;
 
-/// One tool, `sleep {ms}`, that answers "slept" after waiting.
+/// One tool, `sleep {ms}`, that answers "slept" after waiting (or, given `bytes`, that many
+/// bytes of text).
 #[derive(Clone)]
 struct Sleeper;
 
@@ -42,7 +43,16 @@ impl ServerHandler for Sleeper {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok(CallToolResult::success(vec![ContentBlock::text("slept")]).into())
+        let bytes = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("bytes"))
+            .and_then(Value::as_u64);
+        let text = match bytes {
+            Some(n) => "x".repeat(usize::try_from(n).unwrap()),
+            None => "slept".to_owned(),
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
     }
 }
 
