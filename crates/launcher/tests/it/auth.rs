@@ -426,24 +426,15 @@ async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports(
     assert_eq!(own.status(), StatusCode::OK);
 
     // The legacy transport: mallory's post into alice's /sse session is refused.
-    let mut stream = http
+    let opened = http
         .get(format!("{base}/sse"))
         .bearer_auth(&alice)
         .send()
         .await
         .unwrap();
-    assert_eq!(stream.status(), StatusCode::OK);
-    let mut head = String::new();
-    while !head.contains("\n\n") {
-        let chunk = stream.chunk().await.unwrap().unwrap();
-        head.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let path = head
-        .lines()
-        .find_map(|line| line.strip_prefix("data:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let mut stream = launcher::sse_client::SseStream::new(opened);
+    let path = stream.next_event().await.unwrap().data;
     let post = |token: &str| {
         http.post(format!("{base}{path}"))
             .bearer_auth(token)

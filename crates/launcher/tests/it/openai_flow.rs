@@ -30,7 +30,7 @@ async fn rpc(response: Response, id: i64) -> Value {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    rpc_message(&content_type, &response.text().await.unwrap(), id)
+    rpc_message(&content_type, response, id).await
 }
 
 struct Flow {

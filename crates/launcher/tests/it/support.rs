@@ -67,20 +67,19 @@ impl TestServer {
     }
 }
 
-/// The JSON-RPC message with `id` from a JSON or SSE response body.
-pub fn rpc_message(content_type: &str, body: &str, id: i64) -> Value {
-    let messages: Vec<Value> = if content_type.starts_with("text/event-stream") {
-        body.lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .filter_map(|data| serde_json::from_str(data.trim()).ok())
-            .collect()
-    } else {
-        vec![serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))]
-    };
-    messages
-        .into_iter()
-        .find(|m| m["id"] == json!(id))
-        .unwrap_or_else(|| panic!("no message with id {id} in: {body}"))
+/// The JSON-RPC message with `id` from a JSON or SSE response.
+pub async fn rpc_message(content_type: &str, response: reqwest::Response, id: i64) -> Value {
+    if content_type.starts_with("text/event-stream") {
+        return launcher::sse_client::SseStream::new(response)
+            .reply_to(&json!(id))
+            .await
+            .unwrap_or_else(|| panic!("no message with id {id} on the stream"));
+    }
+    let body = response.text().await.unwrap();
+    let message: Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    assert_eq!(message["id"], json!(id), "{body}");
+    message
 }
 
 pub fn initialize_body(id: i64, version: &str, client: &str) -> Value {
