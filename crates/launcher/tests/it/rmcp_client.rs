@@ -150,6 +150,10 @@ async fn stateless_2026_07_28_discover_clients_work_on_both_transports() {
 #[tokio::test]
 async fn trailing_slash_url_works_without_redirect() {
     let server = TestServer::start(Transport::Stateless).await;
+    // Answered in place: a client that does not follow redirects gets 200, not a 3xx.
+    let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let direct = crate::support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;
+    assert_eq!(direct.status(), reqwest::StatusCode::OK);
     let client = connect(
         &format!("{}/", server.mcp_url),
         ProtocolVersion::V_2025_06_18,

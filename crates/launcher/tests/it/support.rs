@@ -8,9 +8,18 @@ use tokio_util::sync::CancellationToken;
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 /// One HTTP client for all tests: building one loads the TLS roots, which takes ~20 ms.
+/// It does not follow redirects, so a server that redirected (which OpenAI's client does
+/// not follow) fails the tests instead of passing them unseen.
 pub fn http() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new).clone()
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+        })
+        .clone()
 }
 
 pub struct TestServer {
