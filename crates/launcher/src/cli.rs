@@ -182,6 +182,10 @@ pub struct DevArgs {
     #[arg(long, env = "DICE_MCP_NGROK_SERVER_ADDR", hide = true)]
     pub ngrok_server_addr: Option<String>,
 
+    /// Log one line per request (method, path without the query, status, latency).
+    #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
+    pub access_log: bool,
+
     /// Seconds to wait for ngrok before giving up.
     #[arg(
         long,
@@ -389,6 +393,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_MAX_BODY_BYTES", default_value_t = mcp_core::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
+
+    /// Log one line per request (method, path without the query, status, latency) at
+    /// info level. Tokens and session ids are never in it.
+    #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
+    pub access_log: bool,
 
     /// Connection and request bounds.
     #[command(flatten)]

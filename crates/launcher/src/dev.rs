@@ -141,7 +141,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     )
     .context("invalid token settings")?;
     let protection = crate::serve::protection(verifier, metadata);
-    let app = crate::serve::build_app(&config, dice, Some(&protection));
+    let app = crate::serve::build_app(&config, dice, Some(&protection), args.access_log);
 
     let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
         .with_audience(Audience::One(mcp_url.clone()));

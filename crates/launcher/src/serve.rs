@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use axum::http::header;
+use tower_http::{sensitive_headers::SetSensitiveRequestHeadersLayer, trace::TraceLayer};
+
 use anyhow::{Context, bail};
 use bearer_auth::{
     BearerAuth, KeySet, KeySource, PublicKey, RemoteJwks, ResourceMetadata, VerifiedClaims,
@@ -66,7 +69,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let app = build_app(&config, dice, auth.as_ref());
+    let app = build_app(&config, dice, auth.as_ref(), args.access_log);
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -182,22 +185,56 @@ pub(crate) async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::ne
 }
 
 /// The whole router: MCP routes (behind the auth layer when there is one), the metadata, and
-/// `/healthz`.
+/// `/healthz`; with `access_log`, one log line per request.
 pub(crate) fn build_app(
     config: &ServerConfig,
     dice: DiceConfig,
     auth: Option<&(BearerAuth, ResourceMetadata)>,
+    access_log: bool,
 ) -> axum::Router {
     let tools = DiceTools::new(dice);
     let mcp = mcp_core::mcp_routes(config, move || tools.clone());
-    match auth {
+    let app = match auth {
         Some((auth, metadata)) => mcp
             .layer(axum::middleware::from_fn(principal_from_claims))
             .layer(auth.layer())
             .merge(metadata.router())
             .merge(mcp_core::health_routes()),
         None => mcp.merge(mcp_core::health_routes()),
+    };
+    // Authorization is marked sensitive for every layer and log, whatever they print.
+    let app = app.layer(SetSensitiveRequestHeadersLayer::new([
+        header::AUTHORIZATION,
+    ]));
+    if !access_log {
+        return app;
     }
+    app.layer(
+        TraceLayer::new_for_http()
+            // The path only: a query can carry a session id (`/messages/?session_id=`),
+            // which is as good as a credential to whoever reads the log.
+            .make_span_with(|request: &axum::extract::Request| {
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            })
+            .on_request(())
+            .on_response(
+                |response: &axum::response::Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        target: "dice_mcp::access",
+                        status = response.status().as_u16(),
+                        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                        "answered"
+                    );
+                },
+            )
+            .on_body_chunk(())
+            .on_eos(())
+            .on_failure(()),
+    )
 }
 
 /// Names the request's [`Principal`] after the verified token (its issuer and subject), so

@@ -475,3 +475,47 @@ async fn rate_limit_refuses_one_token_holder_with_429_and_not_another() {
     let other = post_rpc(&url, Some(&bob), &list_call()).await;
     assert_eq!(other.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_access_log_has_method_path_and_status_but_no_token_or_session_id() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let (mut child, url, log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--access-log",
+        "--stateless",
+    ])
+    .await;
+    let base = url.trim_end_matches("/mcp").to_owned();
+    let good = token(dir.path(), &[]).await;
+    let listed = post_rpc(&url, Some(&good), &list_call()).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let secret_session = "0123456789abcdef0123456789abcdef";
+    let unknown = crate::support::http()
+        .post(format!("{base}/messages/?session_id={secret_session}"))
+        .bearer_auth(&good)
+        .json(&list_call())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    child.kill().await.unwrap();
+    let log = log.await.unwrap().join("\n");
+    assert!(
+        log.contains("method=POST") && log.contains("path=/mcp") && log.contains("status=200"),
+        "{log}"
+    );
+    assert!(
+        log.contains("path=/messages/") && log.contains("status=404"),
+        "{log}"
+    );
+    assert!(!log.contains(&good), "the token reached the log");
+    assert!(
+        !log.contains(secret_session),
+        "the session id reached the log"
+    );
+}
