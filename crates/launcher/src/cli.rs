@@ -186,14 +186,16 @@ pub struct DevArgs {
     #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
     pub access_log: bool,
 
-    /// Seconds to wait for ngrok before giving up.
+    /// How long to wait for ngrok before giving up: 15s, 1m (a plain number is seconds).
     #[arg(
         long,
-        env = "DICE_MCP_NGROK_TIMEOUT_SECS",
-        default_value_t = 15,
+        env = "DICE_MCP_NGROK_TIMEOUT",
+        default_value = "15s",
+        value_parser = parse_duration,
+        alias = "ngrok-timeout-secs",
         hide = true
     )]
-    pub ngrok_timeout_secs: u64,
+    pub ngrok_timeout: Duration,
 }
 
 /// Flags of `dice-mcp keygen`.
@@ -383,10 +385,11 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_sessions_per_principal: usize,
 
-    /// Seconds a stateful session may stay unused before it is closed.
-    #[arg(long, env = "DICE_MCP_SESSION_IDLE_SECS", default_value_t = mcp_core::DEFAULT_SESSION_IDLE.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub session_idle_secs: u64,
+    /// How long a stateful session may stay unused, and an /sse session go without a post,
+    /// before it is closed: 90s, 5m (a plain number is seconds).
+    #[arg(long, env = "DICE_MCP_SESSION_IDLE", default_value = "5m", value_parser = parse_duration,
+          alias = "session-idle-secs")]
+    pub session_idle: Duration,
 
     /// Largest request body accepted, in bytes; larger ones get 413 (at once when the
     /// declared Content-Length is larger, without 100 Continue).
@@ -556,6 +559,25 @@ mod tests {
         assert!(args.stateless);
         assert_eq!(args.allowed_hosts, ["a.example", "b.example"]);
         assert_eq!(args.max_dice, 7);
+    }
+
+    #[test]
+    fn session_idle_reads_durations_and_the_old_seconds_flag() {
+        let idle = |flags: &[&str]| {
+            let cli = Cli::try_parse_from([&["dice-mcp", "serve"][..], flags].concat()).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            args.session_idle
+        };
+        assert_eq!(idle(&[]), Duration::from_secs(300));
+        assert_eq!(idle(&["--session-idle", "90s"]), Duration::from_secs(90));
+        assert_eq!(idle(&["--session-idle", "2m"]), Duration::from_secs(120));
+        assert_eq!(
+            idle(&["--session-idle-secs", "45"]),
+            Duration::from_secs(45)
+        );
+        assert!(Cli::try_parse_from(["dice-mcp", "serve", "--session-idle", "0"]).is_err());
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn publisher(args: &DevArgs) -> Arc<dyn Publisher> {
         (Some(token), false) if !token.trim().is_empty() => Arc::new(
             Ngrok::new(token.trim().to_owned(), args.domain.clone())
                 .with_server_addr(args.ngrok_server_addr.clone())
-                .with_timeout(Duration::from_secs(args.ngrok_timeout_secs)),
+                .with_timeout(args.ngrok_timeout),
         ),
         _ => Arc::new(LocalOnly),
     }

@@ -39,7 +39,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .session_limits(SessionLimits {
             max_sessions: args.max_sessions,
             max_per_principal: args.max_sessions_per_principal,
-            idle_timeout: Duration::from_secs(args.session_idle_secs),
+            idle_timeout: args.session_idle,
         })
         .allowed_hosts(args.allowed_hosts.iter().cloned())
         .max_body_bytes(args.max_body_bytes);

@@ -309,7 +309,7 @@ async fn dev_with_ngrok(
             .env("XDG_DATA_HOME", data.path())
             .env("NGROK_AUTHTOKEN", "invalid-token-for-tests")
             .env("DICE_MCP_NGROK_SERVER_ADDR", server_addr)
-            .env("DICE_MCP_NGROK_TIMEOUT_SECS", timeout_secs)
+            .env("DICE_MCP_NGROK_TIMEOUT", timeout_secs)
             .output(),
     )
     .await
