@@ -61,6 +61,83 @@ fn initialize_body() -> Value {
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
+/// Why a JSON-RPC exchange gave no reply.
+#[derive(Debug, thiserror::Error)]
+enum RpcError {
+    /// The request did not get an HTTP answer.
+    #[error("request failed: {0}")]
+    Send(#[source] reqwest::Error),
+    /// An HTTP status other than the one expected; for a refused token, what the server's
+    /// challenge said about why.
+    #[error("HTTP {status}{}", refusal.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Status {
+        status: StatusCode,
+        refusal: Option<String>,
+    },
+    /// An answer, but not the reply.
+    #[error("{0}")]
+    NoReply(String),
+}
+
+impl RpcError {
+    fn from_response(response: &Response) -> Self {
+        let refusal = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(refusal_reason);
+        Self::Status {
+            status: response.status(),
+            refusal,
+        }
+    }
+
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Status { status, .. } if *status == StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// The `error` and `error_description` of an RFC 6750 challenge, as one phrase:
+/// `invalid_token: the token has expired`.
+fn refusal_reason(challenge: &str) -> Option<String> {
+    let param = |name: &str| {
+        let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = challenge[start..].find('"')?;
+        Some(challenge[start..start + end].to_owned())
+    };
+    match (param("error"), param("error_description")) {
+        (Some(error), Some(description)) => Some(format!("{error}: {description}")),
+        (error, description) => error.or(description),
+    }
+}
+
+/// Whether OpenAI's servers could reach `url`: not at a loopback, private, link-local or
+/// otherwise local address or name. `None` when they could; else why not.
+fn unreachable_from_openai(url: &reqwest::Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost"
+                || name.ends_with(".localhost")
+                || name.ends_with(".local")
+                || name.ends_with(".internal")
+                || !name.contains('.'))
+            .then(|| format!("{name} is a local name"))
+        }
+        url::Host::Ipv4(ip) => (ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1]))
+        .then(|| format!("{ip} is a loopback or private address")),
+        url::Host::Ipv6(ip) => (ip.is_loopback()
+            || ip.is_unspecified()
+            || (ip.segments()[0] & 0xfe00) == 0xfc00
+            || (ip.segments()[0] & 0xffc0) == 0xfe80)
+            .then(|| format!("{ip} is a loopback or private address")),
+    }
+}
+
 struct Checker {
     http: Client,
     url: reqwest::Url,
@@ -108,27 +185,25 @@ impl Checker {
 
     /// Sends a request and returns its JSON-RPC reply (from JSON, an SSE body, or the
     /// legacy SSE stream), or the HTTP status when there is none.
-    async fn rpc(&mut self, body: &Value) -> Result<Value, String> {
-        let response = self
-            .post(body, true)
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+    async fn rpc(&mut self, body: &Value) -> Result<Value, RpcError> {
+        let response = self.post(body, true).send().await.map_err(RpcError::Send)?;
         let status = response.status();
         if self.sse.is_some() {
             if status != StatusCode::ACCEPTED {
-                return Err(format!("HTTP {status}"));
+                return Err(RpcError::from_response(&response));
             }
             let id = body["id"].clone();
             let Some((stream, _)) = self.sse.as_mut() else {
-                return Err("no stream".into());
+                return Err(RpcError::NoReply("no stream".into()));
             };
             return stream.reply_to(&id).await.ok_or_else(|| {
-                "the stream ended (or was silent for 10 s) before the reply".into()
+                RpcError::NoReply(
+                    "the stream ended (or was silent for 10 s) before the reply".into(),
+                )
             });
         }
         if !status.is_success() {
-            return Err(format!("HTTP {status}"));
+            return Err(RpcError::from_response(&response));
         }
         if let Some(session) = response
             .headers()
@@ -137,7 +212,9 @@ impl Checker {
         {
             self.session = Some(session.to_owned());
         }
-        reply_from(response, &body["id"]).await
+        reply_from(response, &body["id"])
+            .await
+            .map_err(RpcError::NoReply)
     }
 
     async fn metadata(&mut self) -> Status {
@@ -295,8 +372,8 @@ impl Checker {
         let started = Instant::now();
         match self.rpc(&initialize_body()).await {
             Err(why) => {
-                let hint = if why.contains("401") {
-                    "; check --token"
+                let hint = if why.is_unauthorized() {
+                    "; the token was refused: check --token (its audience, issuer and expiry)"
                 } else {
                     ""
                 };
@@ -368,7 +445,7 @@ impl Checker {
             Ok(reply) => reply,
             Err(why) => {
                 return (
-                    self.record("tools/list", started, Status::Fail, why),
+                    self.record("tools/list", started, Status::Fail, why.to_string()),
                     vec![],
                 );
             }
@@ -424,7 +501,7 @@ impl Checker {
     async fn call_roll_dice(&mut self, step: &'static str, id: i64) -> Result<(), String> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                           "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}});
-        let reply = self.rpc(&body).await?;
+        let reply = self.rpc(&body).await.map_err(|why| why.to_string())?;
         if reply["result"]["isError"] == true || reply.get("error").is_some() {
             return Err(format!("{step} answered an error: {reply}"));
         }
@@ -538,6 +615,19 @@ pub async fn run_checks(
         sse: None,
     };
 
+    let started = Instant::now();
+    match unreachable_from_openai(&checker.url) {
+        Some(why) => checker.record(
+            "public",
+            started,
+            Status::Warn,
+            format!(
+                "{why}: OpenAI's servers cannot reach it; publish it (dice-mcp dev does, \
+                 through ngrok) and check the public URL"
+            ),
+        ),
+        None => checker.record("public", started, Status::Pass, "a public address"),
+    };
     if checker.metadata().await == Status::Fail {
         return Ok(checker.steps);
     }
@@ -617,4 +707,54 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_gives_its_error_and_description() {
+        assert_eq!(
+            refusal_reason(
+                r#"Bearer realm="dice-mcp", error="invalid_token", error_description="the token has expired""#
+            )
+            .as_deref(),
+            Some("invalid_token: the token has expired")
+        );
+        assert_eq!(
+            refusal_reason(r#"Bearer error="insufficient_scope""#).as_deref(),
+            Some("insufficient_scope")
+        );
+        assert_eq!(refusal_reason(r#"Bearer realm="x""#), None);
+    }
+
+    #[test]
+    fn local_and_private_urls_are_flagged_and_public_ones_are_not() {
+        let check = |url: &str| unreachable_from_openai(&reqwest::Url::parse(url).unwrap());
+        for local in [
+            "http://127.0.0.1:8000/mcp",
+            "http://localhost:8000/mcp",
+            "http://api.localhost/mcp",
+            "http://10.1.2.3/mcp",
+            "http://192.168.0.10/mcp",
+            "http://172.16.5.4/mcp",
+            "http://169.254.1.1/mcp",
+            "http://100.100.1.1/mcp",
+            "http://[::1]:8000/mcp",
+            "http://[fd00::1]/mcp",
+            "http://myserver:8000/mcp",
+            "http://printer.local/mcp",
+        ] {
+            assert!(check(local).is_some(), "{local}");
+        }
+        for public in [
+            "https://abc.ngrok.app/mcp",
+            "https://example.com/mcp",
+            "http://8.8.8.8/mcp",
+            "http://[2001:db8::1]/mcp",
+        ] {
+            assert_eq!(check(public), None, "{public}");
+        }
+    }
 }
