@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{server::Server, workspace_root};
+use crate::{install, server::Server, workspace_root};
 
 struct Row {
     client: String,
@@ -116,7 +116,8 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = crate::target_dir().join("interop");
     let python = python_venv(&dir)?;
-    let node_dir = node_packages(&dir)?;
+    let node_dir = dir.join("node");
+    install::npm_ci(&workspace_root().join("xtask/interop"), &node_dir)?;
     let keys = dir.join("keys");
     let keygen = Command::new(binary)
         .args(["keygen", "--force", "--out"])
@@ -533,70 +534,12 @@ fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs the pinned Node packages into `target/interop/node` with `npm ci` when the lock
-/// file changed. They bring their own Node 22 (the registry's `node` package).
-fn node_packages(dir: &Path) -> anyhow::Result<PathBuf> {
-    let node_dir = dir.join("node");
-    let source = workspace_root().join("xtask/interop");
-    let lock = fs::read_to_string(source.join("package-lock.json"))
-        .context("could not read xtask/interop/package-lock.json")?;
-    let stamp = node_dir.join(".installed-lock");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str())
-        && node_dir.join("node_modules/.bin/node").exists()
-    {
-        return Ok(node_dir);
-    }
-    fs::create_dir_all(&node_dir)
-        .with_context(|| format!("could not create {}", node_dir.display()))?;
-    for file in ["package.json", "package-lock.json"] {
-        fs::copy(source.join(file), node_dir.join(file))
-            .with_context(|| format!("could not copy {file}"))?;
-    }
-    crate::run(
-        "npm ci (target/interop/node)",
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&node_dir),
+/// The Python of `target/interop/venv`, with the pinned clients of
+/// `xtask/interop/requirements.txt` installed (FastMCP among them, which `bench --peers`
+/// serves from it too).
+pub fn python_venv(dir: &Path) -> anyhow::Result<PathBuf> {
+    install::python_venv(
+        &dir.join("venv"),
+        &workspace_root().join("xtask/interop/requirements.txt"),
     )
-    .context("npm (from Node.js) is needed for interop; install nodejs and npm")?;
-    fs::write(&stamp, lock).with_context(|| format!("could not write {}", stamp.display()))?;
-    Ok(node_dir)
-}
-
-/// Creates `target/interop/venv` and installs the pinned clients when they changed.
-pub(crate) fn python_venv(dir: &Path) -> anyhow::Result<PathBuf> {
-    let venv = dir.join("venv");
-    let python = venv.join("bin").join("python");
-    let requirements = workspace_root().join("xtask/interop/requirements.txt");
-    let wanted = fs::read_to_string(&requirements)
-        .with_context(|| format!("could not read {}", requirements.display()))?;
-    let stamp = venv.join(".installed-requirements");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
-        return Ok(python);
-    }
-    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    crate::run(
-        "python3 -m venv target/interop/venv",
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-    )
-    .context(
-        "Python 3 with the venv module is needed for interop (apt-get install python3-venv)",
-    )?;
-    crate::run(
-        "pip install -r xtask/interop/requirements.txt",
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-    )?;
-    fs::write(&stamp, wanted).with_context(|| format!("could not write {}", stamp.display()))?;
-    Ok(python)
 }

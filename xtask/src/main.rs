@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's chores. `dev` runs the server locally with a ready-to-paste
 //! example; `ci` runs every check CI runs, in order; `interop` drives the server with real
-//! clients.
+//! clients; `bench`, `soak` and `fuzz` measure and attack it. The command line is parsed
+//! by clap here; each task lives in its module.
 
 mod bench;
-mod bench_peers;
 mod dev;
+mod fuzz;
+mod install;
 mod interop;
 mod server;
 mod soak;
@@ -16,49 +18,109 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use clap::{CommandFactory, Parser, Subcommand};
 
-const USAGE: &str = "\
-usage: cargo xtask <task> [args]
+/// The project's chores: run the server, check, measure and attack it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    after_help = "`cargo xtask help TASK` shows a task's details; `cargo xtask dev --help` \
+                  shows the flags of `dice-mcp dev`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
+}
 
-tasks:
-  dev [DEV-FLAGS]     build dice-mcp and run `dice-mcp dev`: serve with a token on
-                      127.0.0.1:8000, publish through ngrok when NGROK_AUTHTOKEN is set,
-                      print the URL, the token and an OpenAI snippet (see
-                      `dice-mcp dev --help`).
-  ci                  fmt --check, clippy -D warnings, tests, docs -D warnings, interop,
-                      a one-minute soak: everything CI runs.
-  interop             real clients (Python and TypeScript SDKs, FastMCP, MCP Inspector,
-                      the conformance suite; pinned, installed into target/interop/)
-                      against the real binary on 127.0.0.1.
-  bench [--peers] [--duration SECS]
-                      requests/s, p50/p99 and memory of dice-mcp against a bare axum
-                      baseline (and FastMCP and the TS SDK with --peers), server on CPU 0,
-                      wrk on CPU 1; cold start and binary size. JSON in target/bench/.
-  soak [--minutes N]  legitimate and hostile traffic at once for N minutes (default 1;
-                      0.5 works) against a --stateless and a stateful release server:
-                      outcomes per kind, /healthz p50/p99, RSS and fds at start, peak and
-                      end; fails on an unexpected answer or when RSS or fds do not come
-                      back near baseline. JSON in target/soak/report.json.
-";
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build dice-mcp and run `dice-mcp dev` (arguments pass through) until Ctrl-C.
+    ///
+    /// Serves the dice tools with a token on 127.0.0.1:8000, publishes them through ngrok
+    /// when NGROK_AUTHTOKEN is set, and prints the URL, the token and an OpenAI snippet. The
+    /// debug build shows cargo's progress (a first build takes minutes). Every argument goes
+    /// to `dice-mcp dev` untouched, `--help` too: `cargo xtask dev --help` shows its flags
+    /// (`--addr`, `--domain`, ...). Ctrl-C stops dice-mcp, which drains and frees the port;
+    /// xtask waits for it and exits with its exit code.
+    #[command(disable_help_flag = true)]
+    Dev {
+        /// Arguments for `dice-mcp dev`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "DEV-FLAGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Everything CI runs: fmt --check, clippy -D warnings, tests, docs -D warnings,
+    /// interop, a one-minute soak.
+    Ci,
+    /// Real clients against the real binary on 127.0.0.1.
+    ///
+    /// The Python and TypeScript SDKs, FastMCP, MCP Inspector and the conformance suite,
+    /// pinned and installed into target/interop/ (needs python3 with venv, and npm), each
+    /// against `dice-mcp serve`; prints one table, client | transport | result | seconds.
+    Interop,
+    /// Requests/s, p50/p99 and memory of dice-mcp against a bare axum baseline.
+    ///
+    /// Builds release; each server runs on CPU 0, wrk on CPU 1 (installed from Debian when
+    /// missing), with a tools/call at concurrency 1, 16 and 64 after a warm-up. Rows: axum
+    /// static JSON (the ceiling), dice-mcp stateless with and without JWT, stateful with one
+    /// session, /sse; FastMCP and the TypeScript SDK with --peers. Then cold start, binary
+    /// size, and RSS idle and after 10 000 sessions. JSON in target/bench/results.json.
+    Bench(bench::Options),
+    /// Legitimate and hostile traffic at once for N minutes; fails on a wrong answer or a
+    /// leak.
+    ///
+    /// Builds the release dice-mcp, starts a --stateless and a stateful server on 127.0.0.1
+    /// with tokens required, and for N minutes runs at once: stateless tools/call, stateful
+    /// sessions opened and closed (some left to expire), /sse streams read and never read,
+    /// bad tokens, malformed and oversize bodies, slowloris connections, and a /healthz
+    /// probe every 50 ms. Prints requests and outcomes per kind, /healthz p50/p99/max, and
+    /// each server's RSS and open fds at start, peak and end; fails on any outcome a kind
+    /// must not get (a 5xx other than 503 + Retry-After, a timeout, a connection error, an
+    /// unexpected status) or when RSS or fds do not come back near their baseline after the
+    /// load. JSON in target/soak/report.json.
+    Soak(soak::Options),
+    /// Run the cargo-fuzz targets under fuzz/ for N minutes each (needs nightly).
+    ///
+    /// `cargo xtask fuzz [--minutes N] [--merge] [TARGET...]`: runs each target (all without
+    /// a TARGET) with `cargo +nightly fuzz` for N minutes (default 1; 0 with --merge only
+    /// merges), then prints per target the executions, executions per second, corpus size
+    /// and crashes. New corpus entries go to target/fuzz/corpus/; --merge copies the most
+    /// useful into the committed seeds under fuzz/corpus/. The arguments go to the fuzz
+    /// task's own parser.
+    #[command(disable_help_flag = true)]
+    Fuzz {
+        /// `[--minutes N] [--merge] [TARGET...]`
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
+}
 
 fn main() -> ExitCode {
-    let mut args = env::args().skip(1);
-    let task = args.next();
-    let rest: Vec<String> = args.collect();
-    let result = match task.as_deref() {
-        Some("dev") => build_binary().and_then(|binary| dev::dev(&binary, &rest)),
-        Some("ci") => ci(),
-        Some("interop") => build_binary().and_then(|binary| interop::interop(&binary)),
-        Some("bench") => bench::bench(&rest),
-        Some("soak") => soak::soak(&rest),
-        Some("-h" | "--help" | "help") | None => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{USAGE}")),
+    let Cli { task } = Cli::parse();
+    let result = match task {
+        Some(Task::Dev { args }) => build_binary().and_then(|binary| dev::dev(&binary, &args)),
+        Some(Task::Ci) => ci().map(|()| ExitCode::SUCCESS),
+        Some(Task::Interop) => build_binary()
+            .and_then(|binary| interop::interop(&binary))
+            .map(|()| ExitCode::SUCCESS),
+        Some(Task::Bench(options)) => bench::bench(&options).map(|()| ExitCode::SUCCESS),
+        Some(Task::Soak(options)) => soak::soak(&options).map(|()| ExitCode::SUCCESS),
+        Some(Task::Fuzz { args }) => fuzz::fuzz(&args).map(|()| ExitCode::SUCCESS),
+        None => Cli::command()
+            .print_help()
+            .map(|()| ExitCode::SUCCESS)
+            .context("could not print the help"),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("xtask: {error:#}");
             ExitCode::FAILURE
@@ -96,11 +158,11 @@ fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the `dice-mcp` binary (debug) and returns its path.
+/// Builds the `dice-mcp` binary (debug), showing cargo's progress, and returns its path.
 fn build_binary() -> anyhow::Result<PathBuf> {
     run(
         "cargo build -p launcher",
-        cargo().args(["build", "--quiet", "-p", "launcher"]),
+        cargo().args(["build", "-p", "launcher"]),
     )?;
     Ok(target_dir().join("debug").join("dice-mcp"))
 }
@@ -129,7 +191,69 @@ fn ci() -> anyhow::Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     interop::interop(&build_binary()?)?;
-    soak::soak(&["--minutes".to_owned(), "1".to_owned()])?;
+    soak::soak(&soak::Options { minutes: 1.0 })?;
     eprintln!("xtask: ci passed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_refuses_a_duration_that_is_not_whole_seconds() {
+        for bad in ["abc", "0", "-1", "2.5"] {
+            assert!(parse(&["bench", "--duration", bad]).is_err(), "{bad}");
+        }
+        let Ok(Cli {
+            task: Some(Task::Bench(options)),
+        }) = parse(&["bench", "--peers", "--duration", "2"])
+        else {
+            panic!("bench --peers --duration 2 did not parse");
+        };
+        assert!(options.peers);
+        assert_eq!(options.duration, 2);
+        let Ok(Cli {
+            task: Some(Task::Bench(options)),
+        }) = parse(&["bench"])
+        else {
+            panic!("bench did not parse");
+        };
+        assert!(!options.peers);
+        assert_eq!(options.duration, 5);
+    }
+
+    #[test]
+    fn dev_and_fuzz_pass_every_argument_through() {
+        let Ok(Cli {
+            task: Some(Task::Dev { args }),
+        }) = parse(&["dev", "--addr", "127.0.0.1:9000", "--help", "-x"])
+        else {
+            panic!("dev did not parse");
+        };
+        assert_eq!(args, ["--addr", "127.0.0.1:9000", "--help", "-x"]);
+        let Ok(Cli {
+            task: Some(Task::Fuzz { args }),
+        }) = parse(&["fuzz", "--minutes", "2", "--merge", "jsonrpc"])
+        else {
+            panic!("fuzz did not parse");
+        };
+        assert_eq!(args, ["--minutes", "2", "--merge", "jsonrpc"]);
+    }
+
+    #[test]
+    fn unknown_tasks_and_flags_are_refused() {
+        assert!(parse(&["deploy"]).is_err());
+        assert!(parse(&["ci", "--fast"]).is_err());
+        assert!(parse(&["soak", "--minutes", "0"]).is_err());
+    }
 }

@@ -27,19 +27,13 @@ use crate::{cargo, run, server::Server, target_dir};
 use load::{Endpoint, Mix, Setup, Tokens};
 use tally::{Line, Tally};
 
-const USAGE: &str = "\
-usage: cargo xtask soak [--minutes N]
-
-Builds the release dice-mcp, starts a --stateless and a stateful server on 127.0.0.1 with
-tokens required, and for N minutes (default 1; fractions such as 0.5 work) runs at once:
-stateless tools/call, stateful sessions opened and closed (some left to expire), /sse
-streams read and never read, bad tokens, malformed and oversize bodies, slowloris
-connections, and a /healthz probe every 50 ms. Prints requests and outcomes per kind,
-/healthz p50/p99/max, and each server's RSS and open fds at start, peak and end; fails on
-any outcome a kind must not get (a 5xx other than 503 + Retry-After, a timeout, a
-connection error, an unexpected status) or when RSS or fds do not come back near their
-baseline after the load. JSON in target/soak/report.json.
-";
+/// What `cargo xtask soak` takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Minutes of load; fractions such as 0.5 work.
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = positive_minutes)]
+    pub minutes: f64,
+}
 
 /// Server flags shortened so that the servers settle within seconds of the load stopping.
 /// A kept-alive or slowloris connection is closed at the header-read timeout, a connection
@@ -81,11 +75,8 @@ const FD_SLACK: u64 = 2;
 const EXPIRED_AFTER: Duration = Duration::from_secs(34);
 
 /// Runs the soak.
-pub fn soak(args: &[String]) -> anyhow::Result<()> {
-    let Some(minutes) = parse_minutes(args)? else {
-        print!("{USAGE}");
-        return Ok(());
-    };
+pub fn soak(options: &Options) -> anyhow::Result<()> {
+    let minutes = options.minutes;
     let load = Duration::from_secs_f64(minutes * 60.0);
     run(
         "cargo build --release -p launcher",
@@ -191,26 +182,12 @@ fn log_errors(log: &str) -> BTreeMap<String, u64> {
     errors
 }
 
-fn parse_minutes(args: &[String]) -> anyhow::Result<Option<f64>> {
-    let mut minutes: f64 = 1.0;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--minutes" => args.next().context("--minutes needs a number")?.as_str(),
-            other => match other.strip_prefix("--minutes=") {
-                Some(value) => value,
-                None => bail!("unknown argument `{other}`\n\n{USAGE}"),
-            },
-        };
-        minutes = value
-            .parse()
-            .with_context(|| format!("--minutes takes a number such as 1 or 0.5, not `{value}`"))?;
+/// `--minutes`: a number more than 0.
+fn positive_minutes(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(minutes) if minutes.is_finite() && minutes > 0.0 => Ok(minutes),
+        _ => Err("expected a number of minutes more than 0, such as 1 or 0.5".to_owned()),
     }
-    if !(minutes.is_finite() && minutes > 0.0) {
-        bail!("--minutes must be more than 0");
-    }
-    Ok(Some(minutes))
 }
 
 /// The flags both servers get: tokens required, and the shortened timeouts.
@@ -229,7 +206,7 @@ fn common_flags(public: &str) -> Vec<String> {
         &seconds(IDLE_TIMEOUT),
         "--request-timeout",
         &seconds(REQUEST_TIMEOUT),
-        "--session-idle-secs",
+        "--session-idle",
         &SESSION_IDLE.as_secs().to_string(),
     ]
     .map(str::to_owned)
@@ -780,24 +757,28 @@ fn report(
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn minutes(args: &[&str]) -> Option<f64> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("soak").chain(args.iter().copied()))
+            .ok()
+            .map(|cli| cli.options.minutes)
     }
 
     #[test]
     fn minutes_default_to_one_and_take_fractions() {
-        assert_eq!(parse_minutes(&args(&[])).ok().flatten(), Some(1.0));
-        assert_eq!(
-            parse_minutes(&args(&["--minutes", "0.5"])).ok().flatten(),
-            Some(0.5)
-        );
-        assert_eq!(
-            parse_minutes(&args(&["--minutes=10"])).ok().flatten(),
-            Some(10.0)
-        );
-        assert!(parse_minutes(&args(&["--minutes", "0"])).is_err());
-        assert!(parse_minutes(&args(&["--seconds", "3"])).is_err());
-        assert_eq!(parse_minutes(&args(&["--help"])).ok(), Some(None));
+        assert_eq!(minutes(&[]), Some(1.0));
+        assert_eq!(minutes(&["--minutes", "0.5"]), Some(0.5));
+        assert_eq!(minutes(&["--minutes=10"]), Some(10.0));
+        assert_eq!(minutes(&["--minutes", "0"]), None);
+        assert_eq!(minutes(&["--minutes", "inf"]), None);
+        assert_eq!(minutes(&["--minutes", "abc"]), None);
+        assert_eq!(minutes(&["--seconds", "3"]), None);
     }
 
     #[test]
