@@ -420,4 +420,41 @@ mod tests {
             assert!(text(&result).len() < 400, "{}", text(&result));
         }
     }
+
+    #[test]
+    fn every_result_matches_the_advertised_output_schema() {
+        let tools = DiceTools::default();
+        let validator = |name: &str| {
+            let tool = tools.tools().iter().find(|t| t.name == name).unwrap();
+            let schema = Value::Object((*tool.output_schema.clone().unwrap()).clone());
+            jsonschema::validator_for(&schema).unwrap()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let roll_dice = validator(ROLL_DICE);
+        for n in [1, 2, 6, 100, 1000] {
+            let arguments = json!({ "n_dice": n });
+            let result = tools.call_roll_dice(&mut rng, arguments.as_object());
+            let output = result.structured_content.unwrap();
+            assert!(roll_dice.is_valid(&output), "roll_dice({n}) -> {output}");
+        }
+        let roll = validator(ROLL);
+        for expression in [
+            "4d6kh3+2",
+            "2d20kl1",
+            "d8+1d4-1",
+            "7",
+            "-3+1000d1000000",
+            "1d2-1d2",
+        ] {
+            let arguments = json!({ "expression": expression });
+            let result = tools.call_roll(&mut rng, arguments.as_object());
+            assert_ne!(result.is_error, Some(true), "{expression}");
+            let output = result.structured_content.unwrap();
+            let errors: Vec<String> = roll.iter_errors(&output).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "roll({expression}): {errors:?}\n{output}"
+            );
+        }
+    }
 }
