@@ -65,7 +65,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file exists and would be replaced.
-    #[error("{0} already exists; pass --force to replace it")]
+    #[error("{0} already exists; refusing to replace it without being told to overwrite")]
     Exists(PathBuf),
     /// A token could not be minted.
     #[error("could not mint the token: {0}")]

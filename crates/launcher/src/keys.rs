@@ -10,6 +10,12 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let pair = RsaKeyPair::generate(args.bits).context("could not generate the key pair")?;
     let saved = pair
         .save(&args.out, args.force)
+        .map_err(|error| match error {
+            bearer_auth::Error::Exists(_) => {
+                anyhow::Error::new(error).context("keys are there already: pass --force to replace them (tokens signed with the old key stop working)")
+            }
+            other => anyhow::Error::new(other),
+        })
         .with_context(|| format!("could not write the keys into {}", args.out.display()))?;
     println!(
         "wrote {} (private key, mode 0600: keep it secret)",

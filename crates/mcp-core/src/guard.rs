@@ -155,7 +155,8 @@ pub(crate) async fn check_host_and_origin(
         tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
         return early_refusal(
             StatusCode::FORBIDDEN,
-            "Forbidden: Host header is not allowed; add the host with --allowed-host".into(),
+            "Forbidden: Host header is not allowed; the server must be told to accept this host"
+                .into(),
         );
     }
     if !guard.origin_allowed(request.headers()) {
