@@ -47,6 +47,31 @@ pub(crate) async fn token(dir: &Path, extra: &[&str]) -> String {
     stdout.trim().to_owned()
 }
 
+/// Keys in a new temporary directory, and `dice-mcp serve` on 127.0.0.1:0 verifying tokens
+/// with them, given `extra` flags: the directory (for minting with [`token`]), the child,
+/// the MCP URL and the log collector.
+async fn serve_with_keys(
+    extra: &[&str],
+) -> (
+    tempfile::TempDir,
+    tokio::process::Child,
+    String,
+    tokio::task::JoinHandle<Vec<String>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path()).await;
+    let public = dir.path().join("public.pem");
+    let mut args = vec![
+        "--addr",
+        "127.0.0.1:0",
+        "--public-key",
+        public.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (child, url, log) = start(&args).await;
+    (dir, child, url, log)
+}
+
 fn list_call() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
            "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}})
@@ -104,15 +129,8 @@ async fn token_refuses_a_missing_key_and_a_bad_ttl_with_advice() {
 
 #[tokio::test]
 async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metadata_do_not() {
-    let dir = tempfile::tempdir().unwrap();
-    keygen(dir.path()).await;
-    let public = dir.path().join("public.pem");
-    let (child, url, _log) = start(&[
-        "--addr",
-        "127.0.0.1:0",
+    let (dir, child, url, _log) = serve_with_keys(&[
         "--stateless",
-        "--public-key",
-        public.to_str().unwrap(),
         "--issuer",
         "dice-mcp",
         "--required-scope",
@@ -216,19 +234,8 @@ async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metada
 
 #[tokio::test]
 async fn audience_must_match_when_configured() {
-    let dir = tempfile::tempdir().unwrap();
-    keygen(dir.path()).await;
-    let public = dir.path().join("public.pem");
-    let (child, url, _log) = start(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--stateless",
-        "--public-key",
-        public.to_str().unwrap(),
-        "--audience",
-        "https://abc.ngrok.app/mcp",
-    ])
-    .await;
+    let (dir, child, url, _log) =
+        serve_with_keys(&["--stateless", "--audience", "https://abc.ngrok.app/mcp"]).await;
     let wrong = token(dir.path(), &["--aud", "https://elsewhere/mcp"]).await;
     let status = post_rpc(&url, Some(&wrong), &list_call()).await.status();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -371,16 +378,7 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
 
 #[tokio::test]
 async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports() {
-    let dir = tempfile::tempdir().unwrap();
-    keygen(dir.path()).await;
-    let public = dir.path().join("public.pem");
-    let (_child, url, _log) = start(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--public-key",
-        public.to_str().unwrap(),
-    ])
-    .await;
+    let (dir, _child, url, _log) = serve_with_keys(&[]).await;
     let base = url.trim_end_matches("/mcp").to_owned();
     let alice = token(dir.path(), &["--sub", "alice"]).await;
     let mallory = token(dir.path(), &["--sub", "mallory"]).await;
@@ -450,19 +448,7 @@ async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports(
 
 #[tokio::test]
 async fn rate_limit_refuses_one_token_holder_with_429_and_not_another() {
-    let dir = tempfile::tempdir().unwrap();
-    keygen(dir.path()).await;
-    let public = dir.path().join("public.pem");
-    let (_child, url, _log) = start(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--stateless",
-        "--public-key",
-        public.to_str().unwrap(),
-        "--rate-limit",
-        "2/m",
-    ])
-    .await;
+    let (dir, _child, url, _log) = serve_with_keys(&["--stateless", "--rate-limit", "2/m"]).await;
     let alice = token(dir.path(), &["--sub", "alice"]).await;
     let bob = token(dir.path(), &["--sub", "bob"]).await;
     for _ in 0..2 {
@@ -478,18 +464,7 @@ async fn rate_limit_refuses_one_token_holder_with_429_and_not_another() {
 
 #[tokio::test]
 async fn the_access_log_has_method_path_and_status_but_no_token_or_session_id() {
-    let dir = tempfile::tempdir().unwrap();
-    keygen(dir.path()).await;
-    let public = dir.path().join("public.pem");
-    let (mut child, url, log) = start(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--public-key",
-        public.to_str().unwrap(),
-        "--access-log",
-        "--stateless",
-    ])
-    .await;
+    let (dir, mut child, url, log) = serve_with_keys(&["--access-log", "--stateless"]).await;
     let base = url.trim_end_matches("/mcp").to_owned();
     let good = token(dir.path(), &[]).await;
     let listed = post_rpc(&url, Some(&good), &list_call()).await;
