@@ -117,8 +117,9 @@ impl PublicKey {
                 .thumbprint(ThumbprintHash::SHA256)
                 .map_err(|e| Error::Key(format!("could not compute the key thumbprint: {e}")))?,
         };
+        let pem = jwk_public_pem(rsa)?;
         Ok(Self {
-            pem: String::new(),
+            pem,
             jwk: jwk.clone(),
             kid,
             decoding,
@@ -130,7 +131,7 @@ impl PublicKey {
         &self.kid
     }
 
-    /// The SPKI PEM (empty for a key built from a JWK).
+    /// The SPKI PEM (for a key from a JWK, encoded from its modulus and exponent).
     pub fn pem(&self) -> &str {
         &self.pem
     }
@@ -334,6 +335,22 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
         .position(|b| *b != 0)
         .unwrap_or(bytes.len().saturating_sub(1));
     &bytes[first..]
+}
+
+/// The SPKI PEM of an RSA JWK's modulus and exponent.
+fn jwk_public_pem(rsa: &RSAKeyParameters) -> Result<String, Error> {
+    use base64::Engine;
+    let decode = |name: &str, text: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|e| Error::Key(format!("the JWK's {name} is not base64url: {e}")))
+    };
+    let n = rsa::BoxedUint::from_be_slice_vartime(&decode("n", &rsa.n)?);
+    let e = rsa::BoxedUint::from_be_slice_vartime(&decode("e", &rsa.e)?);
+    RsaPublicKey::new(n, e)
+        .map_err(|e| Error::Key(format!("unusable RSA JWK: {e}")))?
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| Error::Key(format!("could not encode the public key: {e}")))
 }
 
 pub(crate) fn base64url(bytes: &[u8]) -> String {

@@ -101,3 +101,12 @@ fn bad_inputs_are_errors_that_say_what_is_expected() {
         "Debug must not print the key: {debug}"
     );
 }
+
+#[test]
+fn a_key_from_a_jwk_has_the_same_pem_as_the_key_it_came_from() {
+    let public = main_key().public().clone();
+    let from_jwk = PublicKey::from_jwk(public.jwk()).unwrap();
+    assert!(from_jwk.pem().starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert_eq!(from_jwk.pem(), public.pem());
+    assert_eq!(from_jwk.kid(), public.kid());
+}
