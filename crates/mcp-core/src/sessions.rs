@@ -154,13 +154,7 @@ impl SessionBudget {
     /// Takes a place for a new session opened by `owner`, or says why there is none.
     pub fn try_open(&self, owner: Option<&Principal>) -> Result<SessionPermit, SessionError> {
         let mut held = lock(&self.held);
-        if let Some(owner) = owner
-            && held.get(owner).copied().unwrap_or(0) >= self.per_principal
-        {
-            return Err(SessionError::QuotaReached {
-                max: self.per_principal,
-            });
-        }
+        self.check_quota(&held, owner)?;
         let slot = Arc::clone(&self.permits)
             .try_acquire_owned()
             .map_err(|_| SessionError::Full { max: self.max })?;
@@ -176,17 +170,27 @@ impl SessionBudget {
 
     /// Whether `owner` may open one more session now, and if not, why.
     pub fn check_room(&self, owner: Option<&Principal>) -> Result<(), SessionError> {
-        if let Some(owner) = owner
-            && lock(&self.held).get(owner).copied().unwrap_or(0) >= self.per_principal
-        {
-            return Err(SessionError::QuotaReached {
-                max: self.per_principal,
-            });
-        }
+        self.check_quota(&lock(&self.held), owner)?;
         if self.permits.available_permits() == 0 {
             return Err(SessionError::Full { max: self.max });
         }
         Ok(())
+    }
+
+    /// Whether `owner` (given the sessions each principal holds) is below its quota.
+    fn check_quota(
+        &self,
+        held: &HashMap<Principal, usize>,
+        owner: Option<&Principal>,
+    ) -> Result<(), SessionError> {
+        match owner {
+            Some(owner) if held.get(owner).copied().unwrap_or(0) >= self.per_principal => {
+                Err(SessionError::QuotaReached {
+                    max: self.per_principal,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Sessions open now.

@@ -86,9 +86,17 @@ struct SessionActivity {
 }
 
 impl SessionActivity {
-    /// Why a new request must wait, if it must: too many unread answers, or bytes.
-    fn is_backed_up(&self) -> bool {
-        self.queued_bytes.load(Ordering::Acquire) >= MAX_QUEUED_BYTES
+    /// Counts one more request whose answer will wait on the stream, unless
+    /// [`MAX_QUEUED_BYTES`] already wait or [`MAX_PENDING_ANSWERS`] are unanswered; then
+    /// `false`, and nothing is counted.
+    fn reserve_answer(&self) -> bool {
+        self.queued_bytes.load(Ordering::Acquire) < MAX_QUEUED_BYTES
+            && self
+                .pending
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < MAX_PENDING_ANSWERS).then_some(n + 1)
+                })
+                .is_ok()
     }
 }
 
@@ -384,26 +392,16 @@ async fn post_message(
     }
     activity.last_post.touch();
     let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
-    if is_request {
-        let taken = activity
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_PENDING_ANSWERS).then_some(n + 1)
-            });
-        if taken.is_err() || activity.is_backed_up() {
-            if taken.is_ok() {
-                activity.pending.fetch_sub(1, Ordering::AcqRel);
-            }
-            if !activity.warned.swap(true, Ordering::AcqRel) {
-                tracing::warn!(session = %session_id, "refusing posts until the client reads its stream");
-            }
-            let refusal = (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests: answers are waiting on this session's stream; read the \
-                 stream, then retry",
-            );
-            return crate::http::retry_after(refusal.into_response(), 1);
+    if is_request && !activity.reserve_answer() {
+        if !activity.warned.swap(true, Ordering::AcqRel) {
+            tracing::warn!(session = %session_id, "refusing posts until the client reads its stream");
         }
+        let refusal = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests: answers are waiting on this session's stream; read the \
+             stream, then retry",
+        );
+        return crate::http::retry_after(refusal.into_response(), 1);
     }
     if inbound.send(message).await.is_err() {
         return (
