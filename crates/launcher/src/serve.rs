@@ -202,13 +202,11 @@ pub(crate) fn build_app(
             .merge(mcp_core::health_routes()),
         None => mcp.merge(mcp_core::health_routes()),
     };
-    // Authorization is marked sensitive for every layer and log, whatever they print.
-    let app = app.layer(SetSensitiveRequestHeadersLayer::new([
-        header::AUTHORIZATION,
-    ]));
     if !access_log {
         return app;
     }
+    // bearer-auth marks Authorization sensitive on the MCP routes already; the access log
+    // sees every route, with or without auth, so the outermost layer marks it first.
     app.layer(
         TraceLayer::new_for_http()
             // The path only: a query can carry a session id (`/messages/?session_id=`),
@@ -235,6 +233,9 @@ pub(crate) fn build_app(
             .on_eos(())
             .on_failure(()),
     )
+    .layer(SetSensitiveRequestHeadersLayer::new([
+        header::AUTHORIZATION,
+    ]))
 }
 
 /// Names the request's [`Principal`] after the verified token (its issuer and subject), so
