@@ -11,10 +11,11 @@ use axum::{
 use dice_tools::DiceTools;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Limited};
-use mcp_core::{Endpoints, ServerConfig, Transport};
+use mcp_core::{HttpConfig, McpServer, SessionMode, Transports};
 use serde_json::{Value, json};
 use sse_stream::SseStream;
 use tower::ServiceExt;
+use tower_http::normalize_path::NormalizePath;
 
 use crate::harness::{self, ANSWER_WITHIN};
 
@@ -41,10 +42,11 @@ const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// A router and the config it was built from (whose session count the targets watch).
+/// A server (whose session count the targets watch) and its router, behind the path
+/// normalization `McpServer::serve` puts in front of it.
 struct Server {
-    config: ServerConfig,
-    router: Router,
+    server: McpServer,
+    router: NormalizePath<Router>,
 }
 
 impl Server {
@@ -52,18 +54,19 @@ impl Server {
         clippy::expect_used,
         reason = "a fixed, valid config; the harness has nothing to fuzz without it"
     )]
-    fn build(transport: Transport, endpoints: Endpoints) -> Self {
+    fn build(mode: SessionMode, transports: Transports) -> Self {
         let _context = harness::runtime().enter();
         // No keep-alive comments: an input then produces the same events every time.
-        let config = ServerConfig::builder()
-            .transport(transport)
-            .endpoints(endpoints)
+        let config = HttpConfig::builder()
+            .session_mode(mode)
+            .transports(transports)
             .sse_keep_alive(None)
             .build()
             .expect("the fuzz server config is valid");
         let tools = DiceTools::default();
-        let router = mcp_core::router(&config, move || tools.clone());
-        Self { config, router }
+        let server = McpServer::new(config, move || tools.clone());
+        let router = NormalizePath::trim_trailing_slash(server.router());
+        Self { server, router }
     }
 
     /// Sends `request` and reads the whole answer, failing on a hang or an unbounded body.
@@ -93,17 +96,18 @@ impl Server {
     /// Waits until every session this input opened has been closed and its permit returned.
     async fn all_sessions_closed(&self) {
         harness::eventually("the sessions this input opened were not all closed", || {
-            self.config.open_sessions() == 0
+            self.server.open_sessions() == 0
         })
         .await;
     }
 }
 
 static STATELESS: LazyLock<Server> =
-    LazyLock::new(|| Server::build(Transport::Stateless, Endpoints::Streamable));
+    LazyLock::new(|| Server::build(SessionMode::Stateless, Transports::StreamableHttp));
 static STATEFUL: LazyLock<Server> =
-    LazyLock::new(|| Server::build(Transport::Stateful, Endpoints::Streamable));
-static SSE: LazyLock<Server> = LazyLock::new(|| Server::build(Transport::Stateful, Endpoints::Sse));
+    LazyLock::new(|| Server::build(SessionMode::Stateful, Transports::StreamableHttp));
+static SSE: LazyLock<Server> =
+    LazyLock::new(|| Server::build(SessionMode::Stateful, Transports::Sse));
 
 /// A request to the router from a loopback client, as hyper would hand it over.
 fn request(method: Method, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request<Body> {

@@ -508,10 +508,10 @@ pub enum TransportArg {
     Both,
 }
 
-impl From<TransportArg> for mcp_core::Endpoints {
+impl From<TransportArg> for mcp_core::Transports {
     fn from(value: TransportArg) -> Self {
         match value {
-            TransportArg::Streamable => Self::Streamable,
+            TransportArg::Streamable => Self::StreamableHttp,
             TransportArg::Sse => Self::Sse,
             TransportArg::Both => Self::Both,
         }

@@ -16,7 +16,7 @@ use bearer_auth::{
     mint_token,
 };
 use dice_tools::DiceConfig;
-use mcp_core::{ServerConfig, Transport};
+use mcp_core::{HttpConfig, SessionMode};
 use tokio::sync::oneshot;
 
 use crate::{
@@ -115,12 +115,12 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     let mcp_url = format!("{}{}", published.base_url, mcp_core::MCP_PATH);
     let sse_url = format!("{}{}", published.base_url, mcp_core::SSE_PATH);
     let transport = if args.stateful {
-        Transport::Stateful
+        SessionMode::Stateful
     } else {
-        Transport::Stateless
+        SessionMode::Stateless
     };
     let mut builder = crate::serve::with_limits(
-        ServerConfig::builder().transport(transport),
+        HttpConfig::builder().session_mode(transport),
         &crate::cli::LimitArgs::default(),
     );
     if let Some(host) = &published.host {
@@ -141,7 +141,8 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     )
     .context("invalid token settings")?;
     let protection = crate::serve::protection(verifier, metadata);
-    let app = crate::serve::build_app(&config, dice, Some(&protection), args.access_log);
+    let server = crate::serve::dice_server(config, dice);
+    let app = crate::serve::build_app(&server, Some(&protection), args.access_log);
 
     let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
         .with_audience(Audience::One(mcp_url.clone()));
@@ -150,12 +151,12 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     let expires_at = SystemTime::now() + args.ttl;
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let serve_config = config.clone();
     let task = tokio::spawn(async move {
-        mcp_core::serve(listener, app, &serve_config, async move {
-            let _ = stopped.await;
-        })
-        .await
+        server
+            .serve(listener, app, async move {
+                let _ = stopped.await;
+            })
+            .await
     });
     Ok(DevServer {
         mcp_url,

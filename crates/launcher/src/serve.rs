@@ -12,8 +12,8 @@ use bearer_auth::{
 };
 use dice_tools::{DiceConfig, DiceTools};
 use mcp_core::{
-    ConnectionLimits, Endpoints, Principal, RequestLimits, ServerConfig, ServerConfigBuilder,
-    SessionLimits, Transport,
+    ConnectionLimits, HttpConfig, HttpConfigBuilder, McpServer, Principal, RequestLimits,
+    SessionLimits, SessionMode, Transports,
 };
 
 use crate::cli::{LimitArgs, ServeArgs};
@@ -27,15 +27,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dice = DiceConfig::default()
         .with_max_dice(args.max_dice)
         .context("invalid --max-dice")?;
-    let transport = if args.stateless {
-        Transport::Stateless
+    let mode = if args.stateless {
+        SessionMode::Stateless
     } else {
-        Transport::Stateful
+        SessionMode::Stateful
     };
-    let endpoints = Endpoints::from(args.transport);
-    let config = ServerConfig::builder()
-        .transport(transport)
-        .endpoints(endpoints)
+    let transports = Transports::from(args.transport);
+    let config = HttpConfig::builder()
+        .session_mode(mode)
+        .transports(transports)
         .session_limits(SessionLimits {
             max_sessions: args.max_sessions,
             max_per_principal: args.max_sessions_per_principal,
@@ -69,21 +69,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let app = build_app(&config, dice, auth.as_ref(), args.access_log);
+    let server = dice_server(config, dice);
+    let app = build_app(&server, auth.as_ref(), args.access_log);
     let mode = if args.stateless {
         "stateless"
     } else {
         "stateful"
     };
     // The first URL is the one to use; "listening on URL" is what scripts (and xtask) read.
-    if endpoints.streamable() {
+    if transports.streamable_http() {
         tracing::info!(
             "dice-mcp listening on http://{local}{} ({mode})",
             mcp_core::MCP_PATH
         );
     }
-    if endpoints.sse() {
-        let lead = if endpoints.streamable() {
+    if transports.sse() {
+        let lead = if transports.streamable_http() {
             "legacy SSE clients use"
         } else {
             "dice-mcp listening on"
@@ -97,7 +98,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => tracing::info!("no authentication: any local client can call the tools"),
     }
-    mcp_core::serve(listener, app, &config, mcp_core::shutdown_signal())
+    server
+        .serve(listener, app, mcp_core::shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
@@ -106,7 +108,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The connection, request and shutdown bounds of `limits` on `builder`; serve and dev
 /// bound the server the same way.
-pub(crate) fn with_limits(builder: ServerConfigBuilder, limits: &LimitArgs) -> ServerConfigBuilder {
+pub(crate) fn with_limits(builder: HttpConfigBuilder, limits: &LimitArgs) -> HttpConfigBuilder {
     builder
         .connection_limits(ConnectionLimits {
             max_connections: connection_cap(limits.max_connections),
@@ -184,16 +186,20 @@ pub(crate) async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::ne
     })
 }
 
+/// The MCP server of the dice tools under `config`.
+pub(crate) fn dice_server(config: HttpConfig, dice: DiceConfig) -> McpServer {
+    let tools = DiceTools::new(dice);
+    McpServer::new(config, move || tools.clone())
+}
+
 /// The whole router: MCP routes (behind the auth layer when there is one), the metadata, and
 /// `/healthz`; with `access_log`, one log line per request.
 pub(crate) fn build_app(
-    config: &ServerConfig,
-    dice: DiceConfig,
+    server: &McpServer,
     auth: Option<&(BearerAuth, ResourceMetadata)>,
     access_log: bool,
 ) -> axum::Router {
-    let tools = DiceTools::new(dice);
-    let mcp = mcp_core::mcp_routes(config, move || tools.clone());
+    let mcp = server.mcp_routes();
     let app = match auth {
         Some((auth, metadata)) => mcp
             .layer(axum::middleware::from_fn(principal_from_claims))

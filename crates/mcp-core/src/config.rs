@@ -1,10 +1,9 @@
-//! [`ServerConfig`] and its builder: one coherent set of knobs for MCP over HTTP.
+//! [`HttpConfig`] and its builder: the settings of MCP over HTTP, as plain data. The live
+//! state they bound (sessions, cancellation) belongs to [`McpServer`](crate::McpServer).
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::{Error, listen::ConnectionLimits, sessions::SessionBudget};
+use crate::{Error, listen::ConnectionLimits};
 
 /// Default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -60,7 +59,7 @@ impl Default for RequestLimits {
 
 /// How `/mcp` keeps (or does not keep) client state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Transport {
+pub enum SessionMode {
     /// Sessions via `Mcp-Session-Id`: `initialize` opens one, `DELETE` closes it, a
     /// standalone `GET` stream carries server notifications. Bounded by [`SessionLimits`].
     #[default]
@@ -72,9 +71,9 @@ pub enum Transport {
 
 /// Which MCP transports the router serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Endpoints {
+pub enum Transports {
     /// Streamable HTTP at `/mcp` only.
-    Streamable,
+    StreamableHttp,
     /// The legacy 2024-11-05 HTTP+SSE transport at `/sse` + `/messages/` only.
     Sse,
     /// Both, side by side.
@@ -82,10 +81,10 @@ pub enum Endpoints {
     Both,
 }
 
-impl Endpoints {
+impl Transports {
     /// Whether `/mcp` is served.
-    pub fn streamable(self) -> bool {
-        matches!(self, Self::Streamable | Self::Both)
+    pub fn streamable_http(self) -> bool {
+        matches!(self, Self::StreamableHttp | Self::Both)
     }
 
     /// Whether `/sse` and `/messages/` are served.
@@ -118,13 +117,14 @@ impl Default for SessionLimits {
     }
 }
 
-/// Everything the MCP HTTP router needs to know. Build it with [`ServerConfig::builder`].
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub(crate) transport: Transport,
-    pub(crate) endpoints: Endpoints,
+/// Every setting of MCP over HTTP, as plain data: what is served, and the bounds on it.
+/// Build it with [`HttpConfig::builder`]; an [`McpServer`](crate::McpServer) made from it
+/// holds the state (open sessions, cancellation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub(crate) session_mode: SessionMode,
+    pub(crate) transports: Transports,
     pub(crate) limits: SessionLimits,
-    pub(crate) budget: SessionBudget,
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
@@ -132,52 +132,45 @@ pub struct ServerConfig {
     pub(crate) requests: RequestLimits,
     pub(crate) sse_keep_alive: Option<Duration>,
     pub(crate) shutdown_grace: Duration,
-    pub(crate) cancellation: CancellationToken,
 }
 
-impl Default for ServerConfig {
+impl Default for HttpConfig {
     fn default() -> Self {
-        ServerConfigBuilder::default().build_unchecked()
+        HttpConfigBuilder::default().build_unchecked()
     }
 }
 
-impl ServerConfig {
+impl HttpConfig {
     /// Starts a builder with the defaults: stateful `/mcp` and `/sse` both served, loopback
     /// hosts only, 1 MiB bodies, 1000 sessions.
     ///
     /// ```
-    /// use mcp_core::{ServerConfig, Transport};
-    /// let config = ServerConfig::builder()
-    ///     .transport(Transport::Stateless)
+    /// use mcp_core::{HttpConfig, SessionMode};
+    /// let config = HttpConfig::builder()
+    ///     .session_mode(SessionMode::Stateless)
     ///     .allowed_host("example.ngrok.app")
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(config.transport(), Transport::Stateless);
+    /// assert_eq!(config.session_mode(), SessionMode::Stateless);
     /// assert!(config.allowed_hosts().iter().any(|h| h == "example.ngrok.app"));
     /// ```
-    pub fn builder() -> ServerConfigBuilder {
-        ServerConfigBuilder::default()
+    pub fn builder() -> HttpConfigBuilder {
+        HttpConfigBuilder::default()
     }
 
-    /// The transport mode of `/mcp`.
-    pub fn transport(&self) -> Transport {
-        self.transport
+    /// Whether `/mcp` keeps sessions.
+    pub fn session_mode(&self) -> SessionMode {
+        self.session_mode
     }
 
     /// Which transports are served.
-    pub fn endpoints(&self) -> Endpoints {
-        self.endpoints
+    pub fn transports(&self) -> Transports {
+        self.transports
     }
 
     /// The session bounds.
     pub fn session_limits(&self) -> SessionLimits {
         self.limits
-    }
-
-    /// Sessions open right now, across `/mcp` and `/sse` of every router built from this
-    /// config (clones share the count).
-    pub fn open_sessions(&self) -> usize {
-        self.budget.open()
     }
 
     /// Hosts (`host` or `host:port`) accepted in the `Host` header.
@@ -210,17 +203,17 @@ impl ServerConfig {
         self.shutdown_grace
     }
 
-    /// The token that, once cancelled, closes every session and stream of this server.
-    pub fn cancellation_token(&self) -> CancellationToken {
-        self.cancellation.clone()
+    /// Interval of SSE keep-alive comments, if any.
+    pub fn sse_keep_alive(&self) -> Option<Duration> {
+        self.sse_keep_alive
     }
 }
 
-/// Builder for [`ServerConfig`].
+/// Builder for [`HttpConfig`].
 #[derive(Debug, Clone)]
-pub struct ServerConfigBuilder {
-    transport: Transport,
-    endpoints: Endpoints,
+pub struct HttpConfigBuilder {
+    session_mode: SessionMode,
+    transports: Transports,
     limits: SessionLimits,
     extra_hosts: Vec<String>,
     max_body_bytes: usize,
@@ -228,14 +221,13 @@ pub struct ServerConfigBuilder {
     requests: RequestLimits,
     sse_keep_alive: Option<Duration>,
     shutdown_grace: Duration,
-    cancellation: CancellationToken,
 }
 
-impl Default for ServerConfigBuilder {
+impl Default for HttpConfigBuilder {
     fn default() -> Self {
         Self {
-            transport: Transport::default(),
-            endpoints: Endpoints::default(),
+            session_mode: SessionMode::default(),
+            transports: Transports::default(),
             limits: SessionLimits::default(),
             extra_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -243,7 +235,6 @@ impl Default for ServerConfigBuilder {
             requests: RequestLimits::default(),
             sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            cancellation: CancellationToken::new(),
         }
     }
 }
@@ -251,16 +242,16 @@ impl Default for ServerConfigBuilder {
 /// Hosts always accepted: the loopback names a local client uses.
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-impl ServerConfigBuilder {
-    /// Sets the transport mode of `/mcp`.
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
+impl HttpConfigBuilder {
+    /// Sets whether `/mcp` keeps sessions.
+    pub fn session_mode(mut self, mode: SessionMode) -> Self {
+        self.session_mode = mode;
         self
     }
 
     /// Sets which transports are served.
-    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
-        self.endpoints = endpoints;
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.transports = transports;
         self
     }
 
@@ -313,14 +304,8 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// Uses the caller's token, so cancelling it closes this server's sessions and streams.
-    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
-        self.cancellation = token;
-        self
-    }
-
     /// Checks the settings and builds the config.
-    pub fn build(self) -> Result<ServerConfig, Error> {
+    pub fn build(self) -> Result<HttpConfig, Error> {
         if self.max_body_bytes == 0 {
             return Err(Error::InvalidConfig(
                 "the request body limit must be at least 1 byte".into(),
@@ -362,7 +347,7 @@ impl ServerConfigBuilder {
         Ok(self.build_unchecked())
     }
 
-    fn build_unchecked(self) -> ServerConfig {
+    fn build_unchecked(self) -> HttpConfig {
         let mut allowed_hosts: Vec<String> = LOOPBACK_HOSTS
             .iter()
             .map(|host| (*host).to_owned())
@@ -390,11 +375,10 @@ impl ServerConfigBuilder {
                 allowed_hosts.push(lowered);
             }
         }
-        ServerConfig {
-            transport: self.transport,
-            endpoints: self.endpoints,
+        HttpConfig {
+            session_mode: self.session_mode,
+            transports: self.transports,
             limits: self.limits,
-            budget: SessionBudget::new(self.limits.max_sessions, self.limits.max_per_principal),
             allowed_hosts,
             allowed_origins,
             max_body_bytes: self.max_body_bytes,
@@ -402,7 +386,6 @@ impl ServerConfigBuilder {
             requests: self.requests,
             sse_keep_alive: self.sse_keep_alive,
             shutdown_grace: self.shutdown_grace,
-            cancellation: self.cancellation,
         }
     }
 }
@@ -413,9 +396,9 @@ mod tests {
 
     #[test]
     fn defaults_are_stateful_loopback_and_one_mebibyte() {
-        let config = ServerConfig::default();
-        assert_eq!(config.transport(), Transport::Stateful);
-        assert_eq!(config.endpoints(), Endpoints::Both);
+        let config = HttpConfig::default();
+        assert_eq!(config.session_mode(), SessionMode::Stateful);
+        assert_eq!(config.transports(), Transports::Both);
         assert_eq!(config.session_limits().max_sessions, 1000);
         assert_eq!(config.allowed_hosts(), ["localhost", "127.0.0.1", "::1"]);
         assert_eq!(config.max_body_bytes(), 1024 * 1024);
@@ -429,7 +412,7 @@ mod tests {
 
     #[test]
     fn extra_hosts_are_lowercased_and_allowed_as_origins() {
-        let config = ServerConfig::builder()
+        let config = HttpConfig::builder()
             .allowed_host("Abc.NGROK.app")
             .build()
             .unwrap();
@@ -444,11 +427,11 @@ mod tests {
 
     #[test]
     fn nonsense_settings_are_refused() {
-        assert!(ServerConfig::builder().max_body_bytes(0).build().is_err());
-        assert!(ServerConfig::builder().allowed_host("").build().is_err());
-        assert!(ServerConfig::builder().allowed_host("a b").build().is_err());
+        assert!(HttpConfig::builder().max_body_bytes(0).build().is_err());
+        assert!(HttpConfig::builder().allowed_host("").build().is_err());
+        assert!(HttpConfig::builder().allowed_host("a b").build().is_err());
         assert!(
-            ServerConfig::builder()
+            HttpConfig::builder()
                 .allowed_host("https://x.io")
                 .build()
                 .is_err()
@@ -458,7 +441,7 @@ mod tests {
             ..SessionLimits::default()
         };
         assert!(
-            ServerConfig::builder()
+            HttpConfig::builder()
                 .session_limits(no_sessions)
                 .build()
                 .is_err()
@@ -468,7 +451,7 @@ mod tests {
             ..SessionLimits::default()
         };
         assert!(
-            ServerConfig::builder()
+            HttpConfig::builder()
                 .session_limits(no_idle)
                 .build()
                 .is_err()

@@ -1,6 +1,7 @@
 //! The DNS-rebinding guard: `Host` must be loopback or configured, and an `Origin`, when a
 //! browser sends one, must be local or configured. Applied to every MCP route (`/mcp`,
-//! `/sse`, `/messages/`); rmcp checks `/mcp` again with the same lists.
+//! `/sse`, `/messages/`). It is the only such check: rmcp's own (inside its Streamable HTTP
+//! service) is turned off, so one parser decides for every route.
 //!
 //! Written here because rmcp's check lives inside its Streamable HTTP service, and the SSE
 //! transport (which rmcp no longer ships) needs the same rule.
@@ -9,12 +10,12 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, StatusCode, Uri, header, uri::Authority},
+    http::{HeaderMap, Uri, header, uri::Authority},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 
-use crate::http::early_refusal;
+use crate::refusal::Refusal;
 
 /// One allowed `Host`: a host name or address, with an optional port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,25 +147,15 @@ pub(crate) async fn check_host_and_origin(
         .is_some()
     {
         tracing::warn!("refused a request with more than one Host header");
-        return early_refusal(
-            StatusCode::BAD_REQUEST,
-            "Bad Request: more than one Host header".into(),
-        );
+        return Refusal::MultipleHosts.into_response();
     }
     if !guard.host_allowed(request.uri(), request.headers()) {
         tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
-        return early_refusal(
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host header is not allowed; the server must be told to accept this host"
-                .into(),
-        );
+        return Refusal::ForeignHost.into_response();
     }
     if !guard.origin_allowed(request.headers()) {
         tracing::warn!(origin = ?request.headers().get(header::ORIGIN), "refused a foreign Origin");
-        return early_refusal(
-            StatusCode::FORBIDDEN,
-            "Forbidden: Origin header is not allowed".into(),
-        );
+        return Refusal::ForeignOrigin.into_response();
     }
     next.run(request).await
 }
@@ -175,7 +166,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn guard() -> HostGuard {
-        let config = crate::ServerConfig::builder()
+        let config = crate::HttpConfig::builder()
             .allowed_host("abc.ngrok.app")
             .allowed_host("proxy.example:8443")
             .build()

@@ -1,5 +1,5 @@
-//! The axum router ([`router`]): the MCP routes behind the guard and request limits, and
-//! health. The serve loop is in `listen.rs`.
+//! The routes: the MCP routes behind the guard and request limits, and health. The state
+//! they share is [`McpServer`](crate::McpServer)'s; the serve loop is in `listen.rs`.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use axum::{
     Json, Router,
     error_handling::HandleErrorLayer,
     extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -19,58 +19,65 @@ use rmcp::{
     },
 };
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
 use crate::{
-    ServerConfig, Transport,
+    HttpConfig, SessionMode,
     guard::{HostGuard, check_host_and_origin},
     jsonrpc::{Envelope, precheck_jsonrpc},
     rate::{RateLimiterState, limit_rate},
+    refusal::Refusal,
     sessions::{CappedSessionManager, Principal, SessionBudget, opened_by},
 };
 
-/// Where MCP Streamable HTTP is served (also answered at `/mcp/`, without a redirect).
+/// Where MCP Streamable HTTP is served (`/mcp/` too, through [`McpServer::serve`]'s path
+/// normalization, never a redirect).
+///
+/// [`McpServer::serve`]: crate::McpServer::serve
 pub const MCP_PATH: &str = "/mcp";
 /// The liveness endpoint: `200` while the server is serving.
 pub const HEALTH_PATH: &str = "/healthz";
 
-/// Builds the whole router for a handler factory: [`mcp_routes`] plus [`health_routes`].
-///
-/// The factory is called once per session (stateful, SSE) or per request (stateless), so
-/// make it cheap: clone a prepared handler.
-pub fn router<S, F>(config: &ServerConfig, factory: F) -> Router
-where
-    S: ServerHandler + Send + 'static,
-    F: Fn() -> S + Send + Sync + 'static,
-{
-    mcp_routes(config, factory).merge(health_routes())
-}
-
-/// The MCP routes alone, behind the Host/Origin guard: `/mcp` and `/mcp/` (Streamable HTTP),
-/// `/sse` and `/messages/` (legacy HTTP+SSE), as [`ServerConfig::endpoints`] says. Layer
-/// what must apply to MCP traffic only (authentication) on this, then merge the public
-/// routes ([`health_routes`], metadata).
-pub fn mcp_routes<S, F>(config: &ServerConfig, factory: F) -> Router
+/// The MCP routes, behind the Host/Origin guard, the rate limit, the body limit, load
+/// shedding and the request timeout; see [`McpServer::mcp_routes`](crate::McpServer::mcp_routes).
+pub(crate) fn mcp_routes<S, F>(
+    config: &HttpConfig,
+    budget: &SessionBudget,
+    cancellation: &CancellationToken,
+    factory: F,
+) -> Router
 where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
 {
     let factory = Arc::new(factory);
     let mut mcp = Router::new();
-    if config.endpoints.streamable() {
-        mcp = mcp.merge(streamable_routes(config, Arc::clone(&factory)));
+    if config.transports.streamable_http() {
+        mcp = mcp.merge(streamable_routes(
+            config,
+            budget,
+            cancellation,
+            Arc::clone(&factory),
+        ));
     }
-    if config.endpoints.sse() {
-        mcp = mcp.merge(crate::sse::routes(config, factory));
+    if config.transports.sse() {
+        mcp = mcp.merge(crate::sse::routes(
+            config,
+            budget.clone(),
+            cancellation.clone(),
+            factory,
+        ));
     }
     let guard = Arc::new(HostGuard::new(
         &config.allowed_hosts,
         &config.allowed_origins,
     ));
-    // Outermost first: the Host/Origin guard; the rate limit, if any; the body limit (a declared Content-Length
-    // over it gets 413 before anything is read, so no `100 Continue` either); load
-    // shedding at the in-flight cap; the request timeout.
+    // Outermost first: the Host/Origin guard; the rate limit, if any; the body limit (a
+    // declared Content-Length over it gets 413 before anything is read, so no `100
+    // Continue` either; a body that grows past it fails its read, and that is 413 too);
+    // load shedding at the in-flight cap; the request timeout.
     let requests = config.requests;
     let mcp = mcp
         .layer(TimeoutLayer::with_status_code(
@@ -100,17 +107,22 @@ pub fn health_routes() -> Router {
     Router::new().route(HEALTH_PATH, get(health))
 }
 
-fn streamable_routes<S, F>(config: &ServerConfig, factory: Arc<F>) -> Router
+fn streamable_routes<S, F>(
+    config: &HttpConfig,
+    budget: &SessionBudget,
+    cancellation: &CancellationToken,
+    factory: Arc<F>,
+) -> Router
 where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
 {
     let factory = move || Ok(factory());
-    let rmcp_config = rmcp_config(config);
-    match config.transport {
-        Transport::Stateful => {
+    let rmcp_config = rmcp_config(config, cancellation);
+    match config.session_mode {
+        SessionMode::Stateful => {
             let sessions = Arc::new(CappedSessionManager::new(
-                config.budget.clone(),
+                budget.clone(),
                 config.limits.idle_timeout,
             ));
             let service = Shared::new(StreamableHttpService::new(
@@ -119,11 +131,10 @@ where
                 rmcp_config,
             ));
             Router::new()
-                .route_service(MCP_PATH, service.clone())
-                .route_service("/mcp/", service)
+                .route_service(MCP_PATH, service)
                 .layer(middleware::from_fn_with_state(sessions, keep_to_owner))
                 .layer(middleware::from_fn_with_state(
-                    config.budget.clone(),
+                    budget.clone(),
                     refuse_when_full,
                 ))
                 .layer(middleware::from_fn_with_state(
@@ -131,22 +142,21 @@ where
                     precheck_jsonrpc,
                 ))
                 .layer(middleware::from_fn_with_state(
-                    Transport::Stateful,
+                    SessionMode::Stateful,
                     normalize_delete,
                 ))
         }
-        Transport::Stateless => {
+        SessionMode::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
             let service = Shared::new(StreamableHttpService::new(factory, sessions, rmcp_config));
             Router::new()
-                .route_service(MCP_PATH, service.clone())
-                .route_service("/mcp/", service)
+                .route_service(MCP_PATH, service)
                 .layer(middleware::from_fn_with_state(
                     config.max_body_bytes,
                     precheck_jsonrpc,
                 ))
                 .layer(middleware::from_fn_with_state(
-                    Transport::Stateless,
+                    SessionMode::Stateless,
                     normalize_delete,
                 ))
         }
@@ -195,16 +205,22 @@ where
     }
 }
 
-fn rmcp_config(config: &ServerConfig) -> StreamableHttpServerConfig {
-    let stateless = config.transport == Transport::Stateless;
+/// rmcp's settings for `/mcp`. Its Host/Origin check and body limit are turned off: the
+/// guard and the body limit layer in front of it are the one check and the one limit of
+/// every MCP route, so two parsers of one rule cannot disagree.
+fn rmcp_config(
+    config: &HttpConfig,
+    cancellation: &CancellationToken,
+) -> StreamableHttpServerConfig {
+    let stateless = config.session_mode == SessionMode::Stateless;
     StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!stateless)
         .with_json_response(stateless)
-        .with_allowed_hosts(config.allowed_hosts.iter().cloned())
-        .with_allowed_origins(config.allowed_origins.iter().cloned())
-        .with_max_request_body_bytes(config.max_body_bytes)
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_max_request_body_bytes(usize::MAX)
         .with_sse_keep_alive(config.sse_keep_alive)
-        .with_cancellation_token(config.cancellation.child_token())
+        .with_cancellation_token(cancellation.child_token())
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -216,14 +232,14 @@ async fn health() -> Json<serde_json::Value> {
 /// listing tools) is told it worked rather than `405`; a stateful one ends the session, and
 /// rmcp's `202` becomes `204`, which strict clients (the Python SDK) expect.
 async fn normalize_delete(
-    State(transport): State<Transport>,
+    State(mode): State<SessionMode>,
     request: Request,
     next: Next,
 ) -> Response {
     if request.method() != Method::DELETE {
         return next.run(request).await;
     }
-    if transport == Transport::Stateless {
+    if mode == SessionMode::Stateless {
         return StatusCode::NO_CONTENT.into_response();
     }
     let mut response = next.run(request).await;
@@ -231,17 +247,6 @@ async fn normalize_delete(
         *response.status_mut() = StatusCode::NO_CONTENT;
         *response.body_mut() = axum::body::Body::empty();
     }
-    response
-}
-
-/// A refusal sent before the request body was read. It says `Connection: close`: the
-/// unread body makes the connection unusable, and a client that tried to reuse it would
-/// see the server hang up without an answer.
-pub(crate) fn early_refusal(status: StatusCode, message: String) -> Response {
-    let mut response = (status, message).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -262,7 +267,7 @@ async fn refuse_when_full(
     if opens_session && let Err(error) = budget.check_room(request.extensions().get::<Principal>())
     {
         tracing::warn!(%error, "refused a new session");
-        return session_cap_refusal(&error);
+        return Refusal::NoSessionRoom(error).into_response();
     }
     next.run(request).await
 }
@@ -283,7 +288,7 @@ async fn keep_to_owner(
         && !sessions.usable_by(id, principal.as_ref())
     {
         tracing::warn!("refused a request for a session another principal opened");
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        return Refusal::UnknownSession.into_response();
     }
     opened_by(principal, next.run(request)).await
 }
@@ -293,32 +298,7 @@ async fn overloaded(error: tower::BoxError) -> Response {
     if !error.is::<tower::load_shed::error::Overloaded>() {
         tracing::error!(%error, "unexpected error from the request limits");
     }
-    retry_after(
-        early_refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable: too many requests in flight; retry shortly".into(),
-        ),
-        1,
-    )
-}
-
-/// A new session refused, on either transport: `503 Service Unavailable` when the cap is
-/// reached, `429 Too Many Requests` when the principal's quota is; both with `Retry-After`.
-pub(crate) fn session_cap_refusal(error: &crate::SessionError) -> Response {
-    let status = match error {
-        crate::SessionError::QuotaReached { .. } => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let reason = status.canonical_reason().unwrap_or("Refused");
-    retry_after(early_refusal(status, format!("{reason}: {error}")), 5)
-}
-
-/// `response` saying, in `Retry-After`, how many seconds to wait before trying again.
-pub(crate) fn retry_after(mut response: Response, seconds: u32) -> Response {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
+    Refusal::Overloaded.into_response()
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

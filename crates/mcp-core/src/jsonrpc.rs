@@ -20,7 +20,9 @@ use serde::{
     Deserialize, Deserializer,
     de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::refusal::{JsonRpcError, Refusal};
 
 /// JSON-RPC: the body is not JSON.
 pub(crate) const PARSE_ERROR: i64 = -32700;
@@ -99,43 +101,23 @@ impl<'de> Deserialize<'de> for JsonKind {
     }
 }
 
-/// A JSON-RPC error object, answered with an HTTP status.
-#[derive(Debug)]
-pub(crate) struct JsonRpcRefusal {
-    status: StatusCode,
-    id: Option<Value>,
-    code: i64,
-    message: String,
-}
-
-impl IntoResponse for JsonRpcRefusal {
-    fn into_response(self) -> Response {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": self.id.unwrap_or(Value::Null),
-            "error": {"code": self.code, "message": self.message},
-        });
-        (self.status, axum::Json(body)).into_response()
-    }
-}
-
 /// A JSON-RPC error object to answer with `status`.
 pub(crate) fn jsonrpc_error(
     status: StatusCode,
     id: Option<Value>,
     code: i64,
     message: String,
-) -> JsonRpcRefusal {
-    JsonRpcRefusal {
+) -> Refusal {
+    Refusal::JsonRpc(JsonRpcError {
         status,
         id,
         code,
         message,
-    }
+    })
 }
 
 /// What is wrong with a body, or the envelope of a body that is fine.
-pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, JsonRpcRefusal> {
+pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, Refusal> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     // Batches were allowed in 2025-03-26 and removed in 2025-06-18; rmcp serves single
     // messages only, so a batch gets a JSON-RPC error rather than a partial answer.
@@ -188,7 +170,7 @@ pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, JsonRpcRefusal> {
     })
 }
 
-fn parse_error() -> JsonRpcRefusal {
+fn parse_error() -> Refusal {
     jsonrpc_error(
         StatusCode::BAD_REQUEST,
         None,
@@ -197,8 +179,9 @@ fn parse_error() -> JsonRpcRefusal {
     )
 }
 
-/// Middleware on `POST /mcp`: reads at most `max_body_bytes` (else `413`), refuses a body
-/// that breaks off or is malformed (`400`, never `500`), and hands the rest on.
+/// Middleware on `POST /mcp`: reads the body (the body limit layer outside bounds it: past
+/// `max_body_bytes` the read fails and the answer is `413`), refuses a body that breaks off
+/// or is malformed (`400`, never `500`), and hands the rest on.
 pub(crate) async fn precheck_jsonrpc(
     State(max_body_bytes): State<usize>,
     request: Request,
@@ -208,9 +191,9 @@ pub(crate) async fn precheck_jsonrpc(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, max_body_bytes).await {
+    let bytes: Bytes = match read_body(body, max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(error) => return body_read_refusal(&error, max_body_bytes),
+        Err(refusal) => return refusal.into_response(),
     };
     let envelope = match check_message(&bytes) {
         Ok(envelope) => envelope,
@@ -222,30 +205,34 @@ pub(crate) async fn precheck_jsonrpc(
         .await
 }
 
-/// `413` when a body is over the limit, `400` when it could not be read (a broken chunk, a
-/// connection that ended mid-body).
-pub(crate) fn body_read_refusal(error: &axum::Error, max_body_bytes: usize) -> Response {
-    let too_large = std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| {
-        e.source()
-    })
-    .any(|e| e.is::<http_body_util::LengthLimitError>());
-    if too_large {
-        return crate::http::early_refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Payload Too Large: the body is over {max_body_bytes} bytes"),
-        );
-    }
-    crate::http::early_refusal(
-        StatusCode::BAD_REQUEST,
-        "Bad Request: the request body could not be read".into(),
-    )
+/// Reads a whole request body. The limit itself is `RequestBodyLimitLayer`'s, the one body
+/// limit of every MCP route; this only tells its error (`413`, naming `max_body_bytes`)
+/// from a body that could not be read (a broken chunk, a connection that ended mid-body:
+/// `400`).
+pub(crate) async fn read_body(body: Body, max_body_bytes: usize) -> Result<Bytes, Refusal> {
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| {
+            let too_large =
+                std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Refusal::PayloadTooLarge {
+                    max_bytes: max_body_bytes,
+                }
+            } else {
+                Refusal::UnreadableBody
+            }
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn error_code(refusal: JsonRpcRefusal) -> (StatusCode, i64) {
+    fn error_code(refusal: Refusal) -> (StatusCode, i64) {
         let response = refusal.into_response();
         let status = response.status();
         let body =

@@ -1,18 +1,19 @@
-//! MCP over HTTP for any rmcp [`ServerHandler`]: Streamable HTTP at `/mcp` (stateful or
+//! MCP over HTTP for any rmcp [`ServerHandler`](rmcp::ServerHandler): Streamable HTTP at `/mcp` (stateful or
 //! stateless), the legacy HTTP+SSE transport at `/sse` + `/messages/`, `/healthz`,
 //! Host/Origin checks, body and session limits, and graceful shutdown.
 //!
-//! This crate knows nothing about dice or keys. [`router`] turns a handler factory into an
-//! [`axum::Router`] that a program mounts and wraps in its own layers (auth, tracing);
-//! [`serve`] runs it until a shutdown signal and lets in-flight requests finish.
+//! This crate knows nothing about dice or keys. An [`McpServer`] is built from an
+//! [`HttpConfig`] (plain data) and a handler factory; it owns the live state (sessions,
+//! cancellation), gives the [`axum::Router`] a program mounts and wraps in its own layers
+//! (auth, tracing), and serves it until a shutdown signal, letting in-flight requests finish.
 //!
 //! ```no_run
 //! # async fn demo<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(handler: H) -> Result<(), mcp_core::Error> {
-//! use mcp_core::{ServerConfig, Transport};
-//! let config = ServerConfig::builder().transport(Transport::Stateless).build()?;
-//! let app = mcp_core::router(&config, move || handler.clone());
+//! use mcp_core::{HttpConfig, McpServer, SessionMode};
+//! let config = HttpConfig::builder().session_mode(SessionMode::Stateless).build()?;
+//! let server = McpServer::new(config, move || handler.clone());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! mcp_core::serve(listener, app, &config, mcp_core::shutdown_signal()).await
+//! server.serve(listener, server.router(), mcp_core::shutdown_signal()).await
 //! # }
 //! ```
 
@@ -23,23 +24,24 @@ mod idle;
 mod jsonrpc;
 mod listen;
 mod rate;
+mod refusal;
+mod server;
 mod sessions;
 mod sse;
 
 pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SESSION_IDLE,
-    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SSE_KEEP_ALIVE, Endpoints, RateLimit, RequestLimits,
-    ServerConfig, ServerConfigBuilder, SessionLimits, Transport,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SSE_KEEP_ALIVE, HttpConfig, HttpConfigBuilder, RateLimit,
+    RequestLimits, SessionLimits, SessionMode, Transports,
 };
-pub use http::{HEALTH_PATH, MCP_PATH, health_routes, mcp_routes, router, shutdown_signal};
+pub use http::{HEALTH_PATH, MCP_PATH, health_routes, shutdown_signal};
 pub use listen::{
     ConnectionLimits, DEFAULT_H2_KEEP_ALIVE, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES, OVERFLOW_ANSWERS,
-    serve,
 };
-pub use rmcp::ServerHandler;
-pub use sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, SessionPermit};
+pub use server::McpServer;
+pub use sessions::{Principal, SessionError};
 pub use sse::{MAX_PENDING_ANSWERS, MAX_QUEUED_BYTES, MESSAGES_PATH, SSE_PATH};
 
 /// Errors from configuring or running the server.

@@ -1,4 +1,4 @@
-//! The serve loop ([`serve`]): accepts TCP connections and runs HTTP/1.1 and HTTP/2 on them
+//! The serve loop (behind [`McpServer::serve`](crate::McpServer::serve)): accepts TCP connections and runs HTTP/1.1 and HTTP/2 on them
 //! with hyper-util under [`ConnectionLimits`], then shuts down within a bounded time.
 //!
 //! Written here because `axum::serve` runs hyper without a timer (so hyper's header-read
@@ -37,9 +37,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 use tower::Service;
+use tower_http::normalize_path::NormalizePath;
 
 use crate::{
-    Error, ServerConfig,
+    Error,
     idle::{IdleClock, quiet_for},
 };
 
@@ -164,30 +165,33 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves `app` on `listener` until `signal` resolves (or the config's cancellation token
-/// is cancelled), then shuts down:
+/// Serves `app` on `listener` until `signal` resolves (or `cancellation` is cancelled),
+/// then shuts down:
 ///
 /// 1. stops accepting; responses from then on say `Connection: close`;
 /// 2. after a short settle (so requests already on the wire are read and answered), tells
 ///    every connection to close: idle ones close at once, busy ones after their current
 ///    request (HTTP/2: `GOAWAY`);
-/// 3. at [`ServerConfig::shutdown_grace`] after the signal, cancels every session and
+/// 3. `grace` after the signal, cancels `cancellation` (every session and
 ///    stream, and half a second later drops whatever connection is still open, half-sent
 ///    requests included.
 ///
 /// It therefore returns within the grace period plus one second, whatever clients do.
-pub async fn serve(
+///
+/// A path with a trailing slash is answered as the path without it (`/mcp/` as `/mcp`):
+/// tower-http's `NormalizePath` rewrites it before routing, with no redirect.
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
-    config: &ServerConfig,
+    limits: ConnectionLimits,
+    grace: Duration,
+    cancellation: CancellationToken,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let limits = config.connections;
     let builder = Arc::new(http_builder(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let overflow = Arc::new(Semaphore::new(OVERFLOW_ANSWERS));
     let phases = Arc::new(Phases::default());
-    let cancellation = config.cancellation.clone();
     let mut connections = JoinSet::new();
     let mut was_full = false;
     tokio::pin!(signal);
@@ -239,7 +243,6 @@ pub async fn serve(
         }
     }
     drop(listener);
-    let grace = config.shutdown_grace;
     let started = Instant::now();
     tracing::info!(
         open_connections = connections.len(),
@@ -342,7 +345,7 @@ async fn serve_connection(
         move |request: Request<Incoming>| {
             let guard = activity.begin();
             let version = request.version();
-            let mut app = app.clone();
+            let mut app = NormalizePath::trim_trailing_slash(app.clone());
             let mut request = request.map(Body::new);
             // As `axum::serve` does: handlers and layers can ask who is connected.
             request.extensions_mut().insert(ConnectInfo(peer));

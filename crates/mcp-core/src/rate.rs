@@ -14,7 +14,6 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -23,7 +22,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
-use crate::{Principal, RateLimit};
+use crate::{Principal, RateLimit, refusal::Refusal};
 
 /// Whom a request is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,11 +87,10 @@ pub(crate) async fn limit_rate(
         && let Err(seconds) = state.check(&key)
     {
         tracing::debug!(?key, "rate limit reached");
-        let refusal = (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too Many Requests: rate limit reached; retry in {seconds} s"),
-        );
-        return crate::http::retry_after(refusal.into_response(), seconds);
+        return Refusal::RateLimited {
+            retry_after_secs: seconds,
+        }
+        .into_response();
     }
     next.run(request).await
 }

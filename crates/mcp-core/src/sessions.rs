@@ -93,7 +93,7 @@ pub enum SessionError {
 /// The cap on open sessions, shared by every transport of a server, and each principal's
 /// quota within it. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct SessionBudget {
+pub(crate) struct SessionBudget {
     permits: Arc<Semaphore>,
     max: usize,
     per_principal: usize,
@@ -103,18 +103,13 @@ pub struct SessionBudget {
 /// One open session's share of the budget (and of its principal's quota); dropping it
 /// frees the place.
 #[derive(Debug)]
-pub struct SessionPermit {
+pub(crate) struct SessionPermit {
     _slot: OwnedSemaphorePermit,
     owner: Option<Principal>,
     held: Arc<Mutex<HashMap<Principal, usize>>>,
 }
 
 impl SessionPermit {
-    /// The principal whose session this is, if requests carry one.
-    pub fn owner(&self) -> Option<&Principal> {
-        self.owner.as_ref()
-    }
-
     /// Whether `principal` may use this session: the one that opened it, and only it.
     pub fn belongs_to(&self, principal: Option<&Principal>) -> bool {
         self.owner.as_ref() == principal
@@ -197,16 +192,11 @@ impl SessionBudget {
     pub fn open(&self) -> usize {
         self.max - self.permits.available_permits()
     }
-
-    /// The cap.
-    pub fn max(&self) -> usize {
-        self.max
-    }
 }
 
 /// rmcp's [`LocalSessionManager`] whose sessions each hold a place in a [`SessionBudget`].
 #[derive(Debug)]
-pub struct CappedSessionManager {
+pub(crate) struct CappedSessionManager {
     inner: LocalSessionManager,
     budget: SessionBudget,
     permits: Mutex<HashMap<SessionId, SessionPermit>>,
@@ -222,11 +212,6 @@ impl CappedSessionManager {
             budget,
             permits: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The budget the sessions draw on.
-    pub fn budget(&self) -> &SessionBudget {
-        &self.budget
     }
 
     fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionPermit>> {

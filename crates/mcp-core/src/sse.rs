@@ -20,7 +20,7 @@ use std::{
 
 use axum::{
     Router,
-    body::Bytes,
+    body::Body,
     extract::{DefaultBodyLimit, Extension, Query, State},
     http::{StatusCode, request::Parts},
     response::{
@@ -39,16 +39,20 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ServerConfig,
+    HttpConfig,
     idle::{IdleClock, quiet_for},
-    jsonrpc::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error},
+    jsonrpc::{INVALID_REQUEST, PARSE_ERROR, jsonrpc_error, read_body},
+    refusal::Refusal,
     sessions::{Principal, SessionBudget, SessionPermit},
 };
 
 /// Where a legacy SSE client opens its stream.
 pub const SSE_PATH: &str = "/sse";
-/// Where a legacy SSE client posts its messages (`?session_id=…`).
+/// Where a legacy SSE client posts its messages (`?session_id=…`). The endpoint event
+/// names it with the trailing slash other servers use; the route is the path without it
+/// (the server's path normalization answers both).
 pub const MESSAGES_PATH: &str = "/messages/";
+const MESSAGES_ROUTE: &str = "/messages";
 
 /// Messages buffered per direction before the sender waits.
 const CHANNEL_CAPACITY: usize = 64;
@@ -118,6 +122,7 @@ struct SseState {
     keep_alive: Option<Duration>,
     idle_timeout: Duration,
     cancellation: CancellationToken,
+    max_body_bytes: usize,
 }
 
 fn lock(sessions: &SessionMap) -> std::sync::MutexGuard<'_, HashMap<String, Inbound>> {
@@ -125,8 +130,14 @@ fn lock(sessions: &SessionMap) -> std::sync::MutexGuard<'_, HashMap<String, Inbo
     sessions.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The `/sse`, `/sse/`, `/messages` and `/messages/` routes for a handler factory.
-pub(crate) fn routes<S, F>(config: &ServerConfig, factory: Arc<F>) -> Router
+/// The `/sse` and `/messages` routes for a handler factory, drawing on `budget` and ended
+/// by `cancellation`.
+pub(crate) fn routes<S, F>(
+    config: &HttpConfig,
+    budget: SessionBudget,
+    cancellation: CancellationToken,
+    factory: Arc<F>,
+) -> Router
 where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
@@ -144,18 +155,18 @@ where
     });
     let state = SseState {
         sessions: Arc::default(),
-        budget: config.budget.clone(),
+        budget,
         spawn,
         keep_alive: config.sse_keep_alive,
         idle_timeout: config.limits.idle_timeout,
-        cancellation: config.cancellation.clone(),
+        cancellation,
+        max_body_bytes: config.max_body_bytes,
     };
     Router::new()
         .route(SSE_PATH, get(open_stream))
-        .route("/sse/", get(open_stream))
-        .route(MESSAGES_PATH, post(post_message))
-        .route("/messages", post(post_message))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .route(MESSAGES_ROUTE, post(post_message))
+        // The body limit is the router's `RequestBodyLimitLayer`, not axum's default.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -250,7 +261,7 @@ async fn open_stream(
         Ok(permit) => permit,
         Err(error) => {
             tracing::warn!(%error, "refused a new SSE session");
-            return crate::http::session_cap_refusal(&error);
+            return Refusal::NoSessionRoom(error).into_response();
         }
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -328,14 +339,14 @@ async fn post_message(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
     parts: Parts,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_body(body, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
     let Some(session_id) = query.session_id else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "Bad Request: session_id is required; use the URL from the stream's endpoint event",
-        )
-            .into_response();
+        return Refusal::MissingSseSession.into_response();
     };
     // A session another principal opened is answered as if it did not exist.
     let principal = parts.extensions.get::<Principal>();
@@ -348,11 +359,7 @@ async fn post_message(
         .filter(|session| session.owner.as_ref() == principal)
         .cloned()
     else {
-        return (
-            StatusCode::NOT_FOUND,
-            "Not Found: no such session; open a new stream at /sse",
-        )
-            .into_response();
+        return Refusal::UnknownSseSession.into_response();
     };
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
@@ -396,19 +403,10 @@ async fn post_message(
         if !activity.warned.swap(true, Ordering::AcqRel) {
             tracing::warn!(session = %session_id, "refusing posts until the client reads its stream");
         }
-        let refusal = (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too Many Requests: answers are waiting on this session's stream; read the \
-             stream, then retry",
-        );
-        return crate::http::retry_after(refusal.into_response(), 1);
+        return Refusal::UnreadSseAnswers.into_response();
     }
     if inbound.send(message).await.is_err() {
-        return (
-            StatusCode::NOT_FOUND,
-            "Not Found: the session has ended; open a new stream at /sse",
-        )
-            .into_response();
+        return Refusal::EndedSseSession.into_response();
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -8,7 +8,7 @@ use launcher::{
     cli::{Cli, Command},
     publish::LocalOnly,
 };
-use mcp_core::Transport;
+use mcp_core::SessionMode;
 use serde_json::Value;
 use tokio::process::Command as Process;
 
@@ -104,7 +104,7 @@ async fn a_stateful_server_gets_the_openai_delete_warning() {
 
 #[tokio::test]
 async fn a_server_without_auth_is_warned_about() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let steps = run_checks(&server.mcp_url, None, TIMEOUT).await.unwrap();
     let challenge = steps.iter().find(|s| s.step == "auth challenge").unwrap();
     assert_eq!(challenge.status, Status::Warn);

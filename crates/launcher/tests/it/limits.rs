@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dice_tools::DiceConfig;
-use mcp_core::{ServerConfig, SessionLimits, Transport};
+use mcp_core::{HttpConfig, SessionLimits, SessionMode};
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
@@ -15,7 +15,7 @@ fn list_body() -> String {
 
 #[tokio::test]
 async fn healthz_answers_200() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let response = reqwest::get(format!("{}/healthz", server.base))
         .await
         .unwrap();
@@ -29,8 +29,8 @@ async fn healthz_answers_200() {
 
 #[tokio::test]
 async fn foreign_host_is_refused_and_configured_host_is_accepted() {
-    let builder = ServerConfig::builder()
-        .transport(Transport::Stateless)
+    let builder = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
         .allowed_host("abc.ngrok.app");
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
     let response = mcp_post(&server.mcp_url)
@@ -53,7 +53,7 @@ async fn foreign_host_is_refused_and_configured_host_is_accepted() {
 
 #[tokio::test]
 async fn foreign_origin_is_refused_and_local_origin_is_accepted() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let response = mcp_post(&server.mcp_url)
         .header(header::ORIGIN, "https://evil.example")
         .body(list_body())
@@ -73,7 +73,7 @@ async fn foreign_origin_is_refused_and_local_origin_is_accepted() {
 
 #[tokio::test]
 async fn two_mebibyte_body_gets_413_on_both_transports() {
-    for transport in [Transport::Stateless, Transport::Stateful] {
+    for transport in [SessionMode::Stateless, SessionMode::Stateful] {
         let server = TestServer::start(transport).await;
         let padding = "x".repeat(2 * 1024 * 1024);
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"pad": padding}}});
@@ -89,7 +89,7 @@ async fn two_mebibyte_body_gets_413_on_both_transports() {
 
 #[tokio::test]
 async fn chunked_oversized_body_gets_413_too() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..64).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
@@ -105,8 +105,8 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
         idle_timeout: Duration::from_secs(60),
         ..SessionLimits::default()
     };
-    let builder = ServerConfig::builder()
-        .transport(Transport::Stateful)
+    let builder = HttpConfig::builder()
+        .session_mode(SessionMode::Stateful)
         .session_limits(limits);
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
     let http = crate::support::http();
@@ -152,7 +152,7 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
 #[tokio::test]
 async fn max_dice_setting_reaches_the_tool() {
     let server = TestServer::start_with(
-        ServerConfig::builder().transport(Transport::Stateless),
+        HttpConfig::builder().session_mode(SessionMode::Stateless),
         DiceConfig::default().with_max_dice(4).unwrap(),
     )
     .await;

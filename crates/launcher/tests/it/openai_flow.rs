@@ -2,7 +2,7 @@
 //! (id 0, 2025-03-26, `openai-mcp/1.0.0`), `notifications/initialized`, `tools/list`, DELETE
 //! of the session, then `tools/call`.
 
-use mcp_core::Transport;
+use mcp_core::SessionMode;
 use reqwest::{Client, Response, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -99,7 +99,7 @@ impl Flow {
 
 #[tokio::test]
 async fn stateless_server_answers_every_step_of_openais_flow() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let (flow, delete_status) = Flow::up_to_delete(&server.mcp_url).await;
     assert!(
         flow.session.is_none(),
@@ -116,7 +116,7 @@ async fn stateless_server_answers_every_step_of_openais_flow() {
 
 #[tokio::test]
 async fn stateless_server_answers_the_flow_on_the_trailing_slash_url() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let (flow, _) = Flow::up_to_delete(&format!("{}/", server.mcp_url)).await;
     let response = flow.call_roll_dice().await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -125,7 +125,7 @@ async fn stateless_server_answers_the_flow_on_the_trailing_slash_url() {
 
 #[tokio::test]
 async fn stateful_server_forgets_a_deleted_session() {
-    let server = TestServer::start(Transport::Stateful).await;
+    let server = TestServer::start(SessionMode::Stateful).await;
     let (flow, delete_status) = Flow::up_to_delete(&server.mcp_url).await;
     assert!(flow.session.is_some(), "stateful mode hands out a session");
     assert_eq!(

@@ -1,6 +1,6 @@
 //! rmcp's own client against dice-mcp, for every protocol revision and both transports.
 
-use mcp_core::Transport;
+use mcp_core::SessionMode;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,
     model::{
@@ -110,7 +110,7 @@ async fn exercise_tools(client: &Client) {
     assert!(unknown.is_err(), "an unknown tool is a JSON-RPC error");
 }
 
-async fn every_initialize_revision_works(transport: Transport) {
+async fn every_initialize_revision_works(transport: SessionMode) {
     let server = TestServer::start(transport).await;
     for version in [
         ProtocolVersion::V_2025_03_26,
@@ -128,17 +128,17 @@ async fn every_initialize_revision_works(transport: Transport) {
 
 #[tokio::test]
 async fn stateful_server_serves_2025_03_26_06_18_and_11_25_clients() {
-    every_initialize_revision_works(Transport::Stateful).await;
+    every_initialize_revision_works(SessionMode::Stateful).await;
 }
 
 #[tokio::test]
 async fn stateless_server_serves_2025_03_26_06_18_and_11_25_clients() {
-    every_initialize_revision_works(Transport::Stateless).await;
+    every_initialize_revision_works(SessionMode::Stateless).await;
 }
 
 #[tokio::test]
 async fn stateless_2026_07_28_discover_clients_work_on_both_transports() {
-    for transport in [Transport::Stateless, Transport::Stateful] {
+    for transport in [SessionMode::Stateless, SessionMode::Stateful] {
         let server = TestServer::start(transport).await;
         let client = connect_discover(&server.mcp_url).await;
         exercise_tools(&client).await;
@@ -149,7 +149,7 @@ async fn stateless_2026_07_28_discover_clients_work_on_both_transports() {
 
 #[tokio::test]
 async fn trailing_slash_url_works_without_redirect() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     // Answered in place: a client that does not follow redirects gets 200, not a 3xx.
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
     let direct = crate::support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dice_tools::DiceConfig;
-use mcp_core::{Endpoints, ServerConfig, SessionLimits, Transport};
+use mcp_core::{HttpConfig, SessionLimits, SessionMode, Transports};
 use reqwest::{StatusCode, header};
 use rmcp::{
     ServiceExt,
@@ -40,7 +40,7 @@ async fn endpoint(stream: &mut SseStream) -> String {
 
 #[tokio::test]
 async fn rmcp_client_over_sse_lists_and_calls_on_2024_and_2025_revisions() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     for version in [ProtocolVersion::V_2024_11_05, ProtocolVersion::V_2025_03_26] {
         let transport = rmcp_sse_transport(&server.base, &format!("{}/sse", server.base)).await;
         let client = ClientConfig::new(
@@ -97,7 +97,7 @@ async fn rmcp_client_over_sse_lists_and_calls_on_2024_and_2025_revisions() {
 
 #[tokio::test]
 async fn first_event_names_a_relative_messages_url_and_replies_arrive_as_message_events() {
-    let server = TestServer::start(Transport::Stateful).await;
+    let server = TestServer::start(SessionMode::Stateful).await;
     for path in ["/sse", "/sse/"] {
         let mut stream = open(&server, path).await;
         let url = endpoint(&mut stream).await;
@@ -120,7 +120,7 @@ async fn first_event_names_a_relative_messages_url_and_replies_arrive_as_message
 
 #[tokio::test]
 async fn message_errors_are_404_400_and_413() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let http = crate::support::http();
     let mut stream = open(&server, "/sse").await;
     let url = format!("{}{}", server.base, endpoint(&mut stream).await);
@@ -184,7 +184,7 @@ async fn message_errors_are_404_400_and_413() {
 
 #[tokio::test]
 async fn foreign_host_and_origin_are_refused_on_sse_routes() {
-    let server = TestServer::start(Transport::Stateless).await;
+    let server = TestServer::start(SessionMode::Stateless).await;
     let http = crate::support::http();
     for (name, value) in [
         (header::HOST, "evil.example"),
@@ -211,8 +211,8 @@ async fn foreign_host_and_origin_are_refused_on_sse_routes() {
 
 #[tokio::test]
 async fn keep_alive_comments_flow_on_idle_streams() {
-    let builder = ServerConfig::builder()
-        .transport(Transport::Stateless)
+    let builder = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
         .sse_keep_alive(Some(Duration::from_millis(100)));
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
     // Comments are not events, so the stream is read as bytes here.
@@ -239,8 +239,8 @@ async fn keep_alive_comments_flow_on_idle_streams() {
 
 #[tokio::test]
 async fn a_thousand_dropped_streams_leave_no_session_behind() {
-    let builder = ServerConfig::builder()
-        .transport(Transport::Stateless)
+    let builder = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
         .sse_keep_alive(Some(Duration::from_millis(200)));
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
     let mut peak = 0;
@@ -251,13 +251,13 @@ async fn a_thousand_dropped_streams_leave_no_session_behind() {
             endpoint(&mut stream).await;
             open_now.push(stream);
         }
-        peak = peak.max(server.config.open_sessions());
+        peak = peak.max(server.server.open_sessions());
         drop(open_now);
     }
     assert!(peak >= 50, "sessions were counted while open (peak {peak})");
     let mut left = usize::MAX;
     for _ in 0..100 {
-        left = server.config.open_sessions();
+        left = server.server.open_sessions();
         if left == 0 {
             break;
         }
@@ -274,8 +274,8 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
         idle_timeout: Duration::from_secs(60),
         ..SessionLimits::default()
     };
-    let builder = ServerConfig::builder()
-        .transport(Transport::Stateful)
+    let builder = HttpConfig::builder()
+        .session_mode(SessionMode::Stateful)
         .session_limits(limits);
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
     let http = crate::support::http();
@@ -307,7 +307,7 @@ async fn sse_streams_and_stateful_sessions_share_one_cap() {
 #[tokio::test]
 async fn endpoints_setting_serves_only_the_chosen_transport() {
     let http = crate::support::http();
-    let sse_only = ServerConfig::builder().endpoints(Endpoints::Sse);
+    let sse_only = HttpConfig::builder().transports(Transports::Sse);
     let server = TestServer::start_with(sse_only, DiceConfig::default()).await;
     let mcp = http
         .post(&server.mcp_url)
@@ -320,7 +320,7 @@ async fn endpoints_setting_serves_only_the_chosen_transport() {
     open(&server, "/sse").await;
     server.stop().await;
 
-    let streamable_only = ServerConfig::builder().endpoints(Endpoints::Streamable);
+    let streamable_only = HttpConfig::builder().transports(Transports::StreamableHttp);
     let server = TestServer::start_with(streamable_only, DiceConfig::default()).await;
     let sse = http
         .get(format!("{}/sse", server.base))
@@ -335,7 +335,7 @@ async fn endpoints_setting_serves_only_the_chosen_transport() {
 async fn a_stream_nobody_reads_makes_messages_answer_429_instead_of_buffering() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let server = TestServer::start(Transport::Stateful).await;
+    let server = TestServer::start(SessionMode::Stateful).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     // A client with a small receive buffer that reads the endpoint event, then never again.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -405,13 +405,13 @@ async fn an_sse_session_without_posts_is_closed_after_the_idle_timeout() {
         ..SessionLimits::default()
     };
     let server = TestServer::start_with(
-        ServerConfig::builder().session_limits(limits),
+        HttpConfig::builder().session_limits(limits),
         DiceConfig::default(),
     )
     .await;
     let mut stream = open(&server, "/sse").await;
     let _ = endpoint(&mut stream).await;
-    assert_eq!(server.config.open_sessions(), 1);
+    assert_eq!(server.server.open_sessions(), 1);
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.next_event()).await;
     assert!(
         matches!(ended, Ok(None)),
@@ -419,7 +419,7 @@ async fn an_sse_session_without_posts_is_closed_after_the_idle_timeout() {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        server.config.open_sessions(),
+        server.server.open_sessions(),
         0,
         "the session's place was freed"
     );

@@ -1,9 +1,8 @@
 //! A dice-mcp server on 127.0.0.1:0 for one test, and raw JSON-RPC over HTTP helpers.
 
 use dice_tools::{DiceConfig, DiceTools};
-use mcp_core::{ServerConfig, ServerConfigBuilder, Transport};
+use mcp_core::{HttpConfig, HttpConfigBuilder, McpServer, SessionMode};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
@@ -24,54 +23,44 @@ pub fn http() -> reqwest::Client {
 
 pub struct TestServer {
     pub base: String,
-    pub config: ServerConfig,
+    pub server: McpServer,
     pub mcp_url: String,
-    cancellation: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl TestServer {
-    pub async fn start(transport: Transport) -> Self {
+    pub async fn start(mode: SessionMode) -> Self {
         Self::start_with(
-            ServerConfig::builder().transport(transport),
+            HttpConfig::builder().session_mode(mode),
             DiceConfig::default(),
         )
         .await
     }
 
-    pub async fn start_with(builder: ServerConfigBuilder, dice: DiceConfig) -> Self {
-        let cancellation = CancellationToken::new();
-        let config = builder
-            .cancellation_token(cancellation.clone())
-            .build()
-            .unwrap();
+    pub async fn start_with(builder: HttpConfigBuilder, dice: DiceConfig) -> Self {
+        let config = builder.build().unwrap();
         let tools = DiceTools::new(dice);
-        let app = mcp_core::router(&config, move || tools.clone());
-        let shared = config.clone();
+        let server = McpServer::new(config, move || tools.clone());
+        let app = server.router();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stop = cancellation.clone();
+        let running = server.clone();
         let task = tokio::spawn(async move {
-            mcp_core::serve(
-                listener,
-                app,
-                &config,
-                async move { stop.cancelled().await },
-            )
-            .await
-            .unwrap();
+            running
+                .serve(listener, app, std::future::pending())
+                .await
+                .unwrap();
         });
         Self {
-            config: shared,
+            server,
             base: format!("http://{addr}"),
             mcp_url: format!("http://{addr}/mcp"),
-            cancellation,
             task,
         }
     }
 
     pub async fn stop(self) {
-        self.cancellation.cancel();
+        self.server.close();
         self.task.await.unwrap();
     }
 }

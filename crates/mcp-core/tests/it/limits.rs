@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_core::{ConnectionLimits, RequestLimits, ServerConfig, SessionLimits, Transport};
+use mcp_core::{ConnectionLimits, HttpConfig, RequestLimits, SessionLimits, SessionMode};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -41,8 +41,8 @@ async fn raw_exchange(server: &Running, request: &[u8], limit: Duration) -> (Str
     read_until_close(&mut stream, limit).await
 }
 
-fn stateless() -> mcp_core::ServerConfigBuilder {
-    ServerConfig::builder().transport(Transport::Stateless)
+fn stateless() -> mcp_core::HttpConfigBuilder {
+    HttpConfig::builder().session_mode(SessionMode::Stateless)
 }
 
 /// A stateless server with the default connection limits, as `edit` changes them.
@@ -272,10 +272,10 @@ async fn post_raw(server: &Running, body: &str, session_headers: &[(&str, &str)]
 
 #[tokio::test]
 async fn client_mistakes_get_the_json_rpc_errors_the_spec_names() {
-    for transport in [Transport::Stateless, Transport::Stateful] {
+    for transport in [SessionMode::Stateless, SessionMode::Stateful] {
         let server = start(
-            ServerConfig::builder()
-                .transport(transport)
+            HttpConfig::builder()
+                .session_mode(transport)
                 .build()
                 .unwrap(),
         )
@@ -317,7 +317,7 @@ async fn a_broken_chunked_body_gets_400_not_500() {
 
 #[tokio::test]
 async fn initialize_at_any_revision_gets_503_when_the_session_cap_is_full() {
-    let config = ServerConfig::builder()
+    let config = HttpConfig::builder()
         .session_limits(SessionLimits {
             max_sessions: 1,
             ..SessionLimits::default()
@@ -454,7 +454,7 @@ async fn accepted_on_an_unread_stream(server: &Running, bytes: u64, count: u64) 
 
 #[tokio::test]
 async fn an_unread_sse_stream_holds_at_most_a_mebibyte_of_big_answers() {
-    let server = start(ServerConfig::default()).await;
+    let server = start(HttpConfig::default()).await;
     let accepted = accepted_on_an_unread_stream(&server, 600_000, 200).await;
     // The count of unread answers alone would take MAX_PENDING_ANSWERS of them, plus what
     // the socket buffers absorb; the bytes waiting refuse (429) well before.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_core::{ServerConfig, SessionLimits, Transport};
+use mcp_core::{HttpConfig, McpServer, SessionLimits, SessionMode};
 use reqwest::{Client, StatusCode};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -64,21 +64,23 @@ struct Running {
     task: tokio::task::JoinHandle<Result<(), mcp_core::Error>>,
 }
 
-async fn start(config: ServerConfig) -> Running {
-    let app = mcp_core::router(&config, || Sleeper);
-    start_app(config, app).await
+async fn start(config: HttpConfig) -> Running {
+    let server = McpServer::new(config, || Sleeper);
+    let app = server.router();
+    start_app(server, app).await
 }
 
-/// Serves `app` (a router built from `config`, perhaps with layers around it).
-async fn start_app(config: ServerConfig, app: axum::Router) -> Running {
+/// Serves `app` (`server`'s routes, perhaps with layers around them).
+async fn start_app(server: McpServer, app: axum::Router) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        mcp_core::serve(listener, app, &config, async move {
-            let _ = stopped.await;
-        })
-        .await
+        server
+            .serve(listener, app, async move {
+                let _ = stopped.await;
+            })
+            .await
     });
     Running {
         url,
@@ -94,8 +96,8 @@ fn sleep_call(ms: u64) -> Value {
 
 #[tokio::test]
 async fn shutdown_signal_lets_in_flight_requests_finish() {
-    let config = ServerConfig::builder()
-        .transport(Transport::Stateless)
+    let config = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
         .build()
         .unwrap();
     let mut server = start(config).await;
@@ -133,7 +135,7 @@ async fn shutdown_signal_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn open_streams_are_cut_after_the_grace_period() {
-    let config = ServerConfig::builder()
+    let config = HttpConfig::builder()
         .shutdown_grace(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -188,8 +190,8 @@ async fn idle_sessions_expire() {
         idle_timeout: Duration::from_millis(200),
         ..SessionLimits::default()
     };
-    let config = ServerConfig::builder()
-        .transport(Transport::Stateful)
+    let config = HttpConfig::builder()
+        .session_mode(SessionMode::Stateful)
         .session_limits(limits)
         .build()
         .unwrap();
@@ -233,7 +235,7 @@ async fn idle_sessions_expire() {
 
 #[tokio::test]
 async fn unknown_session_gets_404_and_healthz_200() {
-    let server = start(ServerConfig::default()).await;
+    let server = start(HttpConfig::default()).await;
     let http = Client::new();
     let status = http
         .post(format!("{}/mcp", server.url))

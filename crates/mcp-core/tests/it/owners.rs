@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::{extract::Request, middleware::Next, response::Response};
 use futures::StreamExt;
-use mcp_core::{Principal, RateLimit, RequestLimits, ServerConfig, SessionLimits, Transport};
+use mcp_core::{
+    HttpConfig, McpServer, Principal, RateLimit, RequestLimits, SessionLimits, SessionMode,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
@@ -24,10 +26,12 @@ async fn principal_from_header(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn start_with_principals(config: ServerConfig) -> Running {
-    let app = mcp_core::mcp_routes(&config, || Sleeper)
+async fn start_with_principals(config: HttpConfig) -> Running {
+    let server = McpServer::new(config, || Sleeper);
+    let app = server
+        .mcp_routes()
         .layer(axum::middleware::from_fn(principal_from_header));
-    start_app(config, app).await
+    start_app(server, app).await
 }
 
 fn initialize() -> serde_json::Value {
@@ -73,7 +77,7 @@ async fn in_session(
 
 #[tokio::test]
 async fn another_principal_gets_404_on_a_stateful_session_and_cannot_delete_it() {
-    let server = start_with_principals(ServerConfig::default()).await;
+    let server = start_with_principals(HttpConfig::default()).await;
     let (status, id) = open_session(&server, "alice").await;
     assert_eq!(status, StatusCode::OK);
     let id = id.unwrap();
@@ -154,7 +158,7 @@ async fn open_sse(server: &Running, who: &str) -> (reqwest::Response, String) {
 
 #[tokio::test]
 async fn another_principal_cannot_post_into_an_sse_session() {
-    let server = start_with_principals(ServerConfig::default()).await;
+    let server = start_with_principals(HttpConfig::default()).await;
     let (stream, messages) = open_sse(&server, "alice").await;
     let post = |who: &'static str| {
         let messages = messages.clone();
@@ -187,7 +191,7 @@ async fn another_principal_cannot_post_into_an_sse_session() {
 
 #[tokio::test]
 async fn a_principal_beyond_its_session_quota_gets_429_while_others_still_open_sessions() {
-    let config = ServerConfig::builder()
+    let config = HttpConfig::builder()
         .session_limits(SessionLimits {
             max_sessions: 10,
             max_per_principal: 2,
@@ -233,8 +237,8 @@ async fn a_principal_beyond_its_session_quota_gets_429_while_others_still_open_s
 
 #[tokio::test]
 async fn beyond_the_rate_a_principal_gets_429_with_retry_after_and_others_are_not_slowed() {
-    let config = ServerConfig::builder()
-        .transport(Transport::Stateless)
+    let config = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
         .request_limits(RequestLimits {
             rate: Some(RateLimit {
                 requests: std::num::NonZeroU32::new(3).unwrap(),
