@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, header};
+use rmcp::model::{CallToolResult, InitializeResult, ListToolsResult};
 use serde_json::{Value, json};
 
 use super::{
@@ -12,11 +13,15 @@ use super::{
 };
 use crate::sse_client::SseStream;
 
+/// The `initialize` parameters OpenAI's MCP client sends.
+pub(super) fn initialize_params() -> Value {
+    json!({"protocolVersion": "2025-03-26", "capabilities": {},
+           "clientInfo": {"name": "openai-mcp", "version": "1.0.0"}})
+}
+
 /// What OpenAI's MCP client sends first.
 pub(super) fn initialize_body() -> Value {
-    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-03-26", "capabilities": {},
-        "clientInfo": {"name": "openai-mcp", "version": "1.0.0"}}})
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()})
 }
 
 /// Whether OpenAI's servers could reach `url`: not at a loopback, private, link-local or
@@ -225,7 +230,11 @@ impl Checker {
 
     pub(super) async fn initialize(&mut self) -> Status {
         let started = Instant::now();
-        match self.link.rpc(&initialize_body()).await {
+        let reply = self
+            .link
+            .call::<InitializeResult>(0, "initialize", initialize_params())
+            .await;
+        match reply {
             Err(why) => {
                 let hint = if why.is_unauthorized() {
                     "; the token was refused: check --token (its audience, issuer and expiry)"
@@ -234,13 +243,12 @@ impl Checker {
                 };
                 self.record("initialize", started, Status::Fail, format!("{why}{hint}"))
             }
-            Ok(reply) if reply["result"]["capabilities"]["tools"].is_object() => {
-                let server = &reply["result"]["serverInfo"];
+            Ok(result) if result.capabilities.tools.is_some() => {
                 let detail = format!(
                     "protocol {}, server {} {}, session: {}",
-                    reply["result"]["protocolVersion"].as_str().unwrap_or("?"),
-                    server["name"].as_str().unwrap_or("?"),
-                    server["version"].as_str().unwrap_or("?"),
+                    result.protocol_version,
+                    result.server_info.name,
+                    result.server_info.version,
                     if self.link.session().is_some() {
                         "yes (stateful)"
                     } else {
@@ -249,12 +257,6 @@ impl Checker {
                 );
                 self.record("initialize", started, Status::Pass, detail)
             }
-            Ok(reply) if reply.get("error").is_some() => self.record(
-                "initialize",
-                started,
-                Status::Fail,
-                format!("error: {}", reply["error"]),
-            ),
             Ok(_) => self.record(
                 "initialize",
                 started,
@@ -295,9 +297,12 @@ impl Checker {
 
     pub(super) async fn list_tools(&mut self) -> (Status, Vec<String>) {
         let started = Instant::now();
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
-        let reply = match self.link.rpc(&body).await {
-            Ok(reply) => reply,
+        let listed = self
+            .link
+            .call::<ListToolsResult>(1, "tools/list", json!({}))
+            .await;
+        let tools = match listed {
+            Ok(listed) => listed.tools,
             Err(why) => {
                 return (
                     self.record("tools/list", started, Status::Fail, why.to_string()),
@@ -305,31 +310,18 @@ impl Checker {
                 );
             }
         };
-        let Some(tools) = reply["result"]["tools"].as_array() else {
-            return (
-                self.record(
-                    "tools/list",
-                    started,
-                    Status::Fail,
-                    format!("no tools in {reply}"),
-                ),
-                vec![],
-            );
-        };
-        let names: Vec<String> = tools
-            .iter()
-            .filter_map(|t| t["name"].as_str().map(str::to_owned))
-            .collect();
+        let names: Vec<String> = tools.iter().map(|tool| tool.name.to_string()).collect();
         let mut problems = Vec::new();
         let mut fatal = false;
-        for tool in tools {
-            let name = tool["name"].as_str().unwrap_or("?");
-            if tool["inputSchema"]["type"] != "object" {
+        for tool in &tools {
+            let name = &tool.name;
+            let schema = Value::Object(tool.input_schema.as_ref().clone());
+            if schema["type"] != "object" {
                 fatal = true;
                 problems.push(format!("{name}: inputSchema.type must be \"object\""));
             }
             let mut found = Vec::new();
-            find_keywords(&tool["inputSchema"], "", &mut found);
+            find_keywords(&schema, "", &mut found);
             if !found.is_empty() {
                 problems.push(format!(
                     "{name}: {} (outside what OpenAI accepts)",
@@ -358,11 +350,15 @@ impl Checker {
         step: &'static str,
         id: i64,
     ) -> Result<(), String> {
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                          "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}});
-        let reply = self.link.rpc(&body).await.map_err(|why| why.to_string())?;
-        if reply["result"]["isError"] == true || reply.get("error").is_some() {
-            return Err(format!("{step} answered an error: {reply}"));
+        let params = json!({"name": "roll_dice", "arguments": {"n_dice": 2}});
+        let result = self
+            .link
+            .call::<CallToolResult>(id, "tools/call", params)
+            .await
+            .map_err(|why| format!("{step}: {why}"))?;
+        if result.is_error == Some(true) {
+            let text = serde_json::to_string(&result.content).unwrap_or_default();
+            return Err(format!("{step} answered a tool error: {text}"));
         }
         Ok(())
     }

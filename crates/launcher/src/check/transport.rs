@@ -2,6 +2,8 @@
 //! or the legacy SSE transport (a stream and the endpoint it named), and what can go wrong.
 
 use reqwest::{Client, Response, StatusCode, header};
+use rmcp::model::{ErrorData, JsonRpcError, JsonRpcResponse};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::sse_client::SseStream;
@@ -43,6 +45,16 @@ pub(super) enum RpcError {
     /// An answer, but not the reply.
     #[error("{0}")]
     NoReply(String),
+    /// The server answered with a JSON-RPC error.
+    #[error("the server answered error {}: {}", .0.code.0, .0.message)]
+    Server(ErrorData),
+    /// A reply that is not what the request asks for (parsed with rmcp's model types).
+    #[error("the reply is not a valid {method} result: {source}")]
+    Malformed {
+        method: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl RpcError {
@@ -111,9 +123,24 @@ impl Link {
         request
     }
 
+    /// Sends a `method` request with `params` and returns its result, parsed as rmcp's model
+    /// type for it (`InitializeResult`, `ListToolsResult`, `CallToolResult`), or the
+    /// server's JSON-RPC error.
+    pub(super) async fn call<T: DeserializeOwned>(
+        &mut self,
+        id: i64,
+        method: &'static str,
+        params: Value,
+    ) -> Result<T, RpcError> {
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let reply = self.rpc(&body).await?;
+        parse_reply(reply, method)
+    }
+
     /// Sends a request and returns its JSON-RPC reply (from JSON, an SSE body, or the
     /// legacy SSE stream).
-    pub(super) async fn rpc(&mut self, body: &Value) -> Result<Value, RpcError> {
+    async fn rpc(&mut self, body: &Value) -> Result<Value, RpcError> {
         let response = self.post(body, true).send().await.map_err(RpcError::Send)?;
         let status = response.status();
         match &mut self.transport {
@@ -146,6 +173,18 @@ impl Link {
     }
 }
 
+/// The result of a `method` reply as rmcp's model type `T`, or the error it carries.
+fn parse_reply<T: DeserializeOwned>(reply: Value, method: &'static str) -> Result<T, RpcError> {
+    if reply.get("error").is_some() {
+        let error: JsonRpcError = serde_json::from_value(reply)
+            .map_err(|source| RpcError::Malformed { method, source })?;
+        return Err(RpcError::Server(error.error));
+    }
+    let response: JsonRpcResponse<T> =
+        serde_json::from_value(reply).map_err(|source| RpcError::Malformed { method, source })?;
+    Ok(response.result)
+}
+
 async fn reply_from(response: Response, id: &Value) -> Result<Value, String> {
     let is_sse = response
         .headers()
@@ -167,6 +206,43 @@ async fn reply_from(response: Response, id: &Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_are_parsed_as_the_requests_result_or_its_error() {
+        use rmcp::model::ListToolsResult;
+        let listed: ListToolsResult = parse_reply(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+                {"name": "roll_dice", "inputSchema": {"type": "object"}}]}}),
+            "tools/list",
+        )
+        .unwrap();
+        assert_eq!(listed.tools[0].name, "roll_dice");
+        let error = parse_reply::<ListToolsResult>(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1,
+                               "error": {"code": -32601, "message": "Method not found"}}),
+            "tools/list",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the server answered error -32601: Method not found"
+        );
+        let malformed = parse_reply::<ListToolsResult>(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": 7}]}}),
+            "tools/list",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                malformed,
+                RpcError::Malformed {
+                    method: "tools/list",
+                    ..
+                }
+            ),
+            "{malformed}"
+        );
+    }
 
     #[test]
     fn a_challenge_gives_its_error_and_description() {
