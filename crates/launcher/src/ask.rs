@@ -8,15 +8,18 @@ use serde_json::{Value, json};
 
 use crate::cli::AskArgs;
 
+/// How long `ask` waits for OpenAI unless `--timeout` says otherwise.
+const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The Responses API request body, exactly as the guide's snippet builds it.
 pub fn request_body(args: &AskArgs) -> Value {
     let mut tool = json!({
         "type": "mcp",
         "server_label": args.server_label,
-        "server_url": args.url,
+        "server_url": args.target.url,
         "require_approval": "never",
     });
-    if let Some(token) = &args.token {
+    if let Some(token) = &args.target.token {
         tool["headers"] = json!({ "Authorization": format!("Bearer {token}") });
     }
     json!({ "model": args.model, "tools": [tool], "input": args.prompt })
@@ -91,7 +94,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     let Some(api_key) = args.api_key.clone().filter(|k| !k.trim().is_empty()) else {
         bail!("set OPENAI_API_KEY (an OpenAI API key) to ask the Responses API");
     };
-    if let Ok(url) = reqwest::Url::parse(&args.url)
+    if let Ok(url) = reqwest::Url::parse(&args.target.url)
         && url.host_str().is_some_and(|h| {
             h == "localhost"
                 || h.parse::<std::net::IpAddr>()
@@ -101,12 +104,12 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
         eprintln!(
             "warning: {} is a loopback URL; OpenAI's servers cannot reach it. Publish with \
              `dice-mcp dev` (NGROK_AUTHTOKEN set) and use the public URL.",
-            args.url
+            args.target.url
         );
     }
     crate::runtime()?.block_on(async {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(args.timeout_secs))
+            .timeout(args.target.timeout_or(DEFAULT_ASK_TIMEOUT))
             .build()
             .context("could not build an HTTP client")?;
         let endpoint = format!("{}/responses", args.openai_base_url.trim_end_matches('/'));
@@ -125,7 +128,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("{endpoint} did not answer JSON ({status})"))?;
         if !status.is_success() {
-            return Err(explain_error(status, &body, &args.url));
+            return Err(explain_error(status, &body, &args.target.url));
         }
         let (lines, answer) = describe_output(&body);
         for line in lines {

@@ -62,6 +62,8 @@ pub enum Command {
         dice-mcp check --url http://127.0.0.1:8000/mcp --token \"$TOKEN\"\n  \
         dice-mcp check --url https://abc.ngrok.app/sse --token \"$TOKEN\" --json\n\n\
         Exit code 0 when nothing failed (warnings allowed).")]
+    #[command(mut_arg("timeout", |arg| arg.help(
+        "How long each request may take: 10s, 2m (a plain number is seconds) [default: 10s]")))]
     Check(CheckArgs),
     /// Ask OpenAI's Responses API a question with this MCP server as a tool (the guide's
     /// Python snippet, in Rust): prints each MCP call and the model's answer.
@@ -69,19 +71,20 @@ pub enum Command {
         OPENAI_API_KEY=sk-... dice-mcp ask --url https://abc.ngrok.app/mcp --token \"$TOKEN\" \"Roll 3 dice\"\n\n\
         The URL must be reachable from the internet: use the one `dice-mcp dev` prints\n\
         with NGROK_AUTHTOKEN set. When OpenAI cannot list the tools, run `dice-mcp check`.")]
+    #[command(mut_arg("timeout", |arg| arg.help(
+        "How long to wait for OpenAI's answer: 90s, 5m (a plain number is seconds) [default: 2m]")))]
+    #[command(mut_arg("url", |arg| arg.help(
+        "The public MCP URL OpenAI should call (the one `dice-mcp dev` prints)")))]
     Ask(AskArgs),
 }
 
 /// Flags of `dice-mcp ask`.
 #[derive(Debug, Clone, Args)]
 pub struct AskArgs {
-    /// The public MCP URL OpenAI should call.
-    #[arg(long)]
-    pub url: String,
-
-    /// The bearer token for the MCP server (sent by OpenAI in headers.Authorization).
-    #[arg(long, env = "DICE_MCP_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// The MCP server OpenAI should call (its URL must be public), and how long to wait
+    /// for OpenAI (default 2m).
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// The model to ask.
     #[arg(long, default_value = "gpt-4.1")]
@@ -103,10 +106,6 @@ pub struct AskArgs {
     #[arg(long, default_value = "dice")]
     pub server_label: String,
 
-    /// Seconds to wait for OpenAI.
-    #[arg(long, default_value_t = 120)]
-    pub timeout_secs: u64,
-
     /// What to ask.
     #[arg(default_value = "Roll a few dice!")]
     pub prompt: String,
@@ -115,7 +114,20 @@ pub struct AskArgs {
 /// Flags of `dice-mcp check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The MCP URL, as you would give it to OpenAI (…/mcp, or …/sse for the legacy transport).
+    /// The MCP server to check, and how long each request may take (default 10s).
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Print a JSON report instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which MCP server a client command talks to, as you would give it to OpenAI.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The MCP URL, as you would give it to OpenAI (…/mcp, or …/sse for the legacy
+    /// transport).
     #[arg(long)]
     pub url: String,
 
@@ -123,21 +135,57 @@ pub struct CheckArgs {
     #[arg(long, env = "DICE_MCP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// Print a JSON report instead of lines.
-    #[arg(long)]
-    pub json: bool,
+    /// How long to wait: 10s, 2m (a plain number is seconds).
+    #[arg(long, value_parser = parse_duration, alias = "timeout-secs")]
+    pub timeout: Option<Duration>,
+}
 
-    /// Seconds each request may take.
-    #[arg(long, default_value_t = 10)]
-    pub timeout_secs: u64,
+impl TargetArgs {
+    /// The `--timeout` given, or `default`.
+    pub fn timeout_or(&self, default: Duration) -> Duration {
+        self.timeout.unwrap_or(default)
+    }
+}
+
+/// Where the server listens, and whether it logs each request.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Address to listen on. Keep it on loopback and publish through a tunnel (`dev` does);
+    /// port 0 picks a free port (the log line says which).
+    #[arg(long, env = "DICE_MCP_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+
+    /// Log one line per request (method, path without the query, status, latency) at
+    /// info level. Tokens and session ids are never in it.
+    #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
+    pub access_log: bool,
+}
+
+/// Bounds on what the dice tools do for one call.
+#[derive(Debug, Clone, Args)]
+pub struct DiceArgs {
+    /// Most dice one roll_dice call may roll.
+    #[arg(long, env = "DICE_MCP_MAX_DICE", default_value_t = dice_tools::DEFAULT_MAX_DICE,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(dice_tools::MAX_DICE_LIMIT)))]
+    pub max_dice: u32,
+}
+
+impl DiceArgs {
+    /// The dice tools' settings these flags ask for.
+    pub fn config(&self) -> anyhow::Result<dice_tools::DiceConfig> {
+        use anyhow::Context as _;
+        dice_tools::DiceConfig::default()
+            .with_max_dice(self.max_dice)
+            .context("invalid --max-dice")
+    }
 }
 
 /// Flags of `dice-mcp dev`.
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
-    /// Loopback address for the server (the tunnel forwards to it).
-    #[arg(long, env = "DICE_MCP_ADDR", default_value = "127.0.0.1:8000")]
-    pub addr: SocketAddr,
+    /// The loopback address the tunnel forwards to, and the access log.
+    #[command(flatten)]
+    pub listen: ListenArgs,
 
     /// Keep sessions (the default is stateless, which OpenAI's client needs).
     #[arg(long)]
@@ -173,18 +221,13 @@ pub struct DevArgs {
     #[arg(long, default_value = "gpt-4.1")]
     pub model: String,
 
-    /// Most dice one roll_dice call may roll.
-    #[arg(long, env = "DICE_MCP_MAX_DICE", default_value_t = dice_tools::DEFAULT_MAX_DICE,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(dice_tools::MAX_DICE_LIMIT)))]
-    pub max_dice: u32,
+    /// Dice limits.
+    #[command(flatten)]
+    pub dice: DiceArgs,
 
     /// ngrok server address (host:port), for tests and private ngrok deployments.
     #[arg(long, env = "DICE_MCP_NGROK_SERVER_ADDR", hide = true)]
     pub ngrok_server_addr: Option<String>,
-
-    /// Log one line per request (method, path without the query, status, latency).
-    #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
-    pub access_log: bool,
 
     /// How long to wait for ngrok before giving up: 15s, 1m (a plain number is seconds).
     #[arg(
@@ -260,10 +303,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Flags of `dice-mcp serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Keep it on loopback and publish through a tunnel; port 0 picks
-    /// a free port (the log line says which).
-    #[arg(long, env = "DICE_MCP_ADDR", default_value = "127.0.0.1:8000")]
-    pub addr: SocketAddr,
+    /// Where to listen, and the access log.
+    #[command(flatten)]
+    pub listen: ListenArgs,
 
     /// Answer every request on its own, without sessions (JSON responses). Needed by
     /// OpenAI's Responses API, which deletes its session and then keeps calling tools.
@@ -367,10 +409,9 @@ pub struct ServeArgs {
     )]
     pub insecure_no_auth: bool,
 
-    /// Most dice one roll_dice call may roll.
-    #[arg(long, env = "DICE_MCP_MAX_DICE", default_value_t = dice_tools::DEFAULT_MAX_DICE,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(dice_tools::MAX_DICE_LIMIT)))]
-    pub max_dice: u32,
+    /// Dice limits.
+    #[command(flatten)]
+    pub dice: DiceArgs,
 
     /// Most sessions open at once (stateful /mcp sessions and /sse streams together);
     /// further ones get 503.
@@ -396,11 +437,6 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_MAX_BODY_BYTES", default_value_t = mcp_core::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
-
-    /// Log one line per request (method, path without the query, status, latency) at
-    /// info level. Tokens and session ids are never in it.
-    #[arg(long, env = "DICE_MCP_ACCESS_LOG")]
-    pub access_log: bool,
 
     /// Connection and request bounds.
     #[command(flatten)]
@@ -534,9 +570,9 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
         };
-        assert_eq!(args.addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(args.listen.addr.to_string(), "127.0.0.1:8000");
         assert!(!args.stateless);
-        assert_eq!(args.max_dice, 1000);
+        assert_eq!(args.dice.max_dice, 1000);
         assert_eq!(args.transport, TransportArg::Both);
 
         let cli = Cli::try_parse_from([
@@ -558,7 +594,30 @@ mod tests {
         };
         assert!(args.stateless);
         assert_eq!(args.allowed_hosts, ["a.example", "b.example"]);
-        assert_eq!(args.max_dice, 7);
+        assert_eq!(args.dice.max_dice, 7);
+    }
+
+    #[test]
+    fn check_and_ask_share_the_target_flags_and_read_durations() {
+        let target = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Check(args) => args.target,
+            Command::Ask(args) => args.target,
+            other => panic!("parsed {other:?}"),
+        };
+        let url = "http://127.0.0.1:1/mcp";
+        let check = target(&["dice-mcp", "check", "--url", url, "--timeout", "2m"]);
+        assert_eq!(check.timeout_or(Duration::ZERO), Duration::from_secs(120));
+        let old = target(&["dice-mcp", "ask", "--url", url, "--timeout-secs", "7"]);
+        assert_eq!(old.timeout_or(Duration::ZERO), Duration::from_secs(7));
+        let default = target(&["dice-mcp", "check", "--url", url, "--token", "t"]);
+        assert_eq!(
+            default.timeout_or(Duration::from_secs(10)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(default.token.as_deref(), Some("t"));
+        assert!(
+            Cli::try_parse_from(["dice-mcp", "check", "--url", url, "--timeout", "soon"]).is_err()
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use bearer_auth::{
     Audience, KeySource, ResourceMetadata, RsaKeyPair, TokenRequest, Verifier, VerifierConfig,
     mint_token,
 };
-use dice_tools::DiceConfig;
 use mcp_core::{HttpConfig, SessionMode};
 use tokio::sync::oneshot;
 
@@ -84,12 +83,12 @@ pub fn load_or_create_keys(dir: &Path) -> anyhow::Result<RsaKeyPair> {
     Ok(pair)
 }
 
-/// Starts the dev server on `args.addr` and publishes it through `publisher`.
+/// Starts the dev server on `args.listen.addr` and publishes it through `publisher`.
 pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<DevServer> {
-    if !args.addr.ip().is_loopback() {
+    if !args.listen.addr.ip().is_loopback() {
         bail!(
             "dev listens on loopback only ({} is not); the tunnel is what makes it public",
-            args.addr
+            args.listen.addr
         );
     }
     let keys_dir = match &args.keys_dir {
@@ -99,11 +98,9 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
         }
     };
     let pair = load_or_create_keys(&keys_dir)?;
-    let dice = DiceConfig::default()
-        .with_max_dice(args.max_dice)
-        .context("invalid --max-dice")?;
+    let dice = args.dice.config()?;
 
-    let listener = crate::serve::bind(args.addr).await?;
+    let listener = crate::serve::bind(args.listen.addr).await?;
     let local: SocketAddr = listener.local_addr().context("no local address")?;
     let published = publisher
         .publish(local)
@@ -142,7 +139,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     .context("invalid token settings")?;
     let protection = crate::serve::protection(verifier, metadata);
     let server = crate::serve::dice_server(config, dice);
-    let app = crate::serve::build_app(&server, Some(&protection), args.access_log);
+    let app = crate::serve::build_app(&server, Some(&protection), args.listen.access_log);
 
     let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
         .with_audience(Audience::One(mcp_url.clone()));

@@ -24,9 +24,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let dice = DiceConfig::default()
-        .with_max_dice(args.max_dice)
-        .context("invalid --max-dice")?;
+    let dice = args.dice.config()?;
     let mode = if args.stateless {
         SessionMode::Stateless
     } else {
@@ -48,16 +46,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("check --allowed-host, --max-sessions, --max-body-bytes and the limits")?;
 
     let has_key = args.public_key.is_some() || args.jwks.is_some();
-    if !has_key && !args.addr.ip().is_loopback() && !args.insecure_no_auth {
+    if !has_key && !args.listen.addr.ip().is_loopback() && !args.insecure_no_auth {
         bail!(
             "refusing to listen on {}, which other machines can reach, without \
              authentication. Require tokens with --public-key PEM or --jwks PATH_OR_URL \
              (create keys with `dice-mcp keygen`), listen on 127.0.0.1 and publish through \
              a tunnel, or pass --insecure-no-auth if you really mean it",
-            args.addr
+            args.listen.addr
         );
     }
-    let listener = bind(args.addr).await?;
+    let listener = bind(args.listen.addr).await?;
     let local = listener
         .local_addr()
         .context("could not read the address the server is listening on")?;
@@ -70,7 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let server = dice_server(config, dice);
-    let app = build_app(&server, auth.as_ref(), args.access_log);
+    let app = build_app(&server, auth.as_ref(), args.listen.access_log);
     let mode = if args.stateless {
         "stateless"
     } else {

@@ -17,6 +17,9 @@ mod transport;
 use steps::{Checker, unreachable_from_openai};
 use transport::{Link, Transport};
 
+/// How long each of `check`'s requests may take unless `--timeout` says otherwise.
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a step went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,15 +131,15 @@ pub async fn run_checks(
 /// `dice-mcp check`: prints one line per step (or JSON) and fails when any step failed.
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let steps = crate::runtime()?.block_on(run_checks(
-        &args.url,
-        args.token.clone(),
-        Duration::from_secs(args.timeout_secs),
+        &args.target.url,
+        args.target.token.clone(),
+        args.target.timeout_or(DEFAULT_CHECK_TIMEOUT),
     ))?;
     let failed = steps.iter().filter(|s| s.status == Status::Fail).count();
     let warned = steps.iter().filter(|s| s.status == Status::Warn).count();
     let passed = steps.iter().filter(|s| s.status == Status::Pass).count();
     if args.json {
-        let report = json!({"url": args.url, "ok": failed == 0, "steps": steps});
+        let report = json!({"url": args.target.url, "ok": failed == 0, "steps": steps});
         println!(
             "{}",
             serde_json::to_string_pretty(&report).context("could not encode the report")?
@@ -159,7 +162,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     if failed > 0 {
         bail!(
             "{failed} check(s) failed: OpenAI's client would fail on {}",
-            args.url
+            args.target.url
         );
     }
     Ok(())
