@@ -119,7 +119,7 @@ where
 {
     let factory = move || Ok(factory());
     let rmcp_config = rmcp_config(config, cancellation);
-    match config.session_mode {
+    let routes = match config.session_mode {
         SessionMode::Stateful => {
             let sessions = Arc::new(CappedSessionManager::new(
                 budget.clone(),
@@ -137,30 +137,23 @@ where
                     budget.clone(),
                     refuse_when_full,
                 ))
-                .layer(middleware::from_fn_with_state(
-                    config.max_body_bytes,
-                    precheck_jsonrpc,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    SessionMode::Stateful,
-                    normalize_delete,
-                ))
         }
         SessionMode::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
             let service = Shared::new(StreamableHttpService::new(factory, sessions, rmcp_config));
-            Router::new()
-                .route_service(MCP_PATH, service)
-                .layer(middleware::from_fn_with_state(
-                    config.max_body_bytes,
-                    precheck_jsonrpc,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    SessionMode::Stateless,
-                    normalize_delete,
-                ))
+            Router::new().route_service(MCP_PATH, service)
         }
-    }
+    };
+    // Both modes: the JSON-RPC pre-check, then (outermost) the DELETE answer.
+    routes
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            precheck_jsonrpc,
+        ))
+        .layer(middleware::from_fn_with_state(
+            config.session_mode,
+            normalize_delete,
+        ))
 }
 
 /// rmcp's service behind an `Arc`. axum clones a route's service for every request, and

@@ -13,10 +13,36 @@ use crate::{
 /// Installs and measures the peers.
 pub(super) fn measure(context: &mut PeerContext<'_>) -> anyhow::Result<()> {
     let python = crate::interop::python_venv(&target_dir().join("interop"))?;
+    let fastmcp = pinned(&python);
+    measure_one(
+        context,
+        "FastMCP 4.2.3 stateless + JWT",
+        fastmcp,
+        &workspace_root().join("xtask/bench/fastmcp_server.py"),
+    )?;
+
+    let node_dir = target_dir().join("bench").join("node");
+    install::npm_ci(&workspace_root().join("xtask/bench"), &node_dir)?;
+    let mut node = pinned(&node_dir.join("node_modules/.bin/node"));
+    node.current_dir(&node_dir);
+    measure_one(
+        context,
+        "TypeScript SDK 1.32.2 stateless + JWT",
+        node,
+        &workspace_root().join("xtask/bench/ts_sdk_server.mjs"),
+    )
+}
+
+/// Runs `script` under `interpreter` on a free port, checking tokens against the bench's
+/// public key, and measures it as the row `name`.
+fn measure_one(
+    context: &mut PeerContext<'_>,
+    name: &str,
+    mut interpreter: std::process::Command,
+    script: &std::path::Path,
+) -> anyhow::Result<()> {
     let port = free_port()?.to_string();
-    let script = workspace_root().join("xtask/bench/fastmcp_server.py");
-    let mut command = pinned(&python);
-    command.arg(script).args([
+    interpreter.arg(script).args([
         "--port",
         &port,
         "--public-key",
@@ -24,27 +50,8 @@ pub(super) fn measure(context: &mut PeerContext<'_>) -> anyhow::Result<()> {
         "--issuer",
         "dice-mcp",
     ]);
-    let server = Server::spawn(command)?;
-    context.measure("FastMCP 4.2.3 stateless + JWT", &server)?;
-    server.kill();
-
-    let node_dir = target_dir().join("bench").join("node");
-    install::npm_ci(&workspace_root().join("xtask/bench"), &node_dir)?;
-    let port = free_port()?.to_string();
-    let mut command = pinned(&node_dir.join("node_modules/.bin/node"));
-    command
-        .current_dir(&node_dir)
-        .arg(workspace_root().join("xtask/bench/ts_sdk_server.mjs"))
-        .args([
-            "--port",
-            &port,
-            "--public-key",
-            context.public,
-            "--issuer",
-            "dice-mcp",
-        ]);
-    let server = Server::spawn(command)?;
-    context.measure("TypeScript SDK 1.32.2 stateless + JWT", &server)?;
+    let server = Server::spawn(interpreter)?;
+    context.measure(name, &server)?;
     server.kill();
     Ok(())
 }

@@ -175,6 +175,14 @@ pub fn client() -> anyhow::Result<Client> {
         .build()?)
 }
 
+/// The workers `run` starts several alike of.
+#[derive(Clone, Copy)]
+enum Worker {
+    Stateless,
+    Sessions,
+    SseReader,
+}
+
 /// Runs `mix` against both servers until `end`; returns once every worker has stopped.
 /// Workers still running `REQUEST_TIMEOUT` + 5 s after `end` are aborted; the count of
 /// those is returned (it should be zero: a worker that does not stop is a hung request).
@@ -187,29 +195,20 @@ pub async fn run(
     let mut workers = JoinSet::new();
     let (stateless_client, session_client) = (client()?, client()?);
     let (sse_client, probe_client) = (client()?, client()?);
-    for _ in 0..mix.stateless {
-        workers.spawn(stateless_calls(
-            stateless_client.clone(),
-            Arc::clone(&setup),
-            end,
-            Arc::clone(&tally),
-        ));
-    }
-    for _ in 0..mix.sessions {
-        workers.spawn(sessions(
-            session_client.clone(),
-            Arc::clone(&setup),
-            end,
-            Arc::clone(&tally),
-        ));
-    }
-    for _ in 0..mix.sse_readers {
-        workers.spawn(sse_reader(
-            sse_client.clone(),
-            Arc::clone(&setup),
-            end,
-            Arc::clone(&tally),
-        ));
+    let repeated = [
+        (mix.stateless, &stateless_client, Worker::Stateless),
+        (mix.sessions, &session_client, Worker::Sessions),
+        (mix.sse_readers, &sse_client, Worker::SseReader),
+    ];
+    for (count, client, worker) in repeated {
+        for _ in 0..count {
+            let (client, setup, tally) = (client.clone(), Arc::clone(&setup), Arc::clone(&tally));
+            match worker {
+                Worker::Stateless => workers.spawn(stateless_calls(client, setup, end, tally)),
+                Worker::Sessions => workers.spawn(sessions(client, setup, end, tally)),
+                Worker::SseReader => workers.spawn(sse_reader(client, setup, end, tally)),
+            };
+        }
     }
     for index in 0..mix.sse_unread {
         // Staggered, so the streams are not all dropped and reopened at the same moment.
