@@ -2,27 +2,72 @@
 //! verifies it, puts [`VerifiedClaims`] into the request's extensions, and otherwise answers
 //! as RFC 6750 says, with `WWW-Authenticate` pointing at the RFC 9728 metadata.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use serde_json::json;
-use tower::{ServiceBuilder, layer::util::Identity, layer::util::Stack};
+use tower::{Layer, Service};
 use tower_http::{
-    auth::{AsyncAuthorizeRequest, AsyncRequireAuthorizationLayer},
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    auth::{AsyncAuthorizeRequest, AsyncRequireAuthorization},
+    sensitive_headers::SetSensitiveRequestHeaders,
 };
 
 use crate::{AuthError, VerifiedClaims, Verifier};
 
 /// The layer [`BearerAuth::layer`] returns: marks `Authorization` sensitive (no log shows
-/// it), then requires a valid bearer token.
-pub type BearerAuthLayer = ServiceBuilder<
-    Stack<
-        AsyncRequireAuthorizationLayer<BearerAuth>,
-        Stack<SetSensitiveRequestHeadersLayer, Identity>,
-    >,
->;
+/// it), then requires a valid bearer token, answering a refused request itself.
+#[derive(Clone, Debug)]
+pub struct BearerAuthLayer {
+    auth: BearerAuth,
+}
+
+impl<S> Layer<S> for BearerAuthLayer {
+    type Service = BearerAuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerAuthService {
+            inner: SetSensitiveRequestHeaders::new(
+                AsyncRequireAuthorization::new(inner, self.auth.clone()),
+                [header::AUTHORIZATION],
+            ),
+        }
+    }
+}
+
+/// The service [`BearerAuthLayer`] wraps around `S`: tower-http's
+/// `SetSensitiveRequestHeaders` around its `AsyncRequireAuthorization` with [`BearerAuth`].
+#[derive(Clone, Debug)]
+pub struct BearerAuthService<S> {
+    inner: SetSensitiveRequestHeaders<AsyncRequireAuthorization<S, BearerAuth>>,
+}
+
+/// The future [`BearerAuthService`] answers with: the verification, then `S`'s response.
+pub type ResponseFuture<S, ReqBody> =
+    tower_http::auth::async_require_authorization::ResponseFuture<BearerAuth, S, ReqBody>;
+
+impl<S, ReqBody> Service<Request<ReqBody>> for BearerAuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<Body>> + Clone,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        self.inner.call(request)
+    }
+}
 
 /// Bearer-token authorization for any tower service.
 ///
@@ -65,11 +110,7 @@ impl BearerAuth {
 
     /// The tower layer: sensitive `Authorization`, then authorization.
     pub fn layer(&self) -> BearerAuthLayer {
-        ServiceBuilder::new()
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-            ]))
-            .layer(AsyncRequireAuthorizationLayer::new(self.clone()))
+        BearerAuthLayer { auth: self.clone() }
     }
 
     /// The answer to a refused request: status, `WWW-Authenticate`, JSON body.

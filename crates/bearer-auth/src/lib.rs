@@ -41,7 +41,7 @@ pub use keys::{
     ALLOWED_BITS, DEFAULT_BITS, JWKS_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, PublicKey,
     RsaKeyPair, SavedKeys,
 };
-pub use layer::{BearerAuth, BearerAuthLayer, bearer_token};
+pub use layer::{BearerAuth, BearerAuthLayer, BearerAuthService, ResponseFuture, bearer_token};
 pub use metadata::{METADATA_PATH, ResourceMetadata};
 pub use mint::{Audience, MAX_TTL, TokenRequest, mint_token};
 pub use verify::{
