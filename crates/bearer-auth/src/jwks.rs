@@ -13,7 +13,7 @@ use std::{
 use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::{AuthError, Error, PublicKey};
+use crate::{AuthError, Error, InvalidTokenReason, PublicKey};
 
 /// Default time a fetched JWKS is used before it is fetched again.
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
@@ -45,24 +45,25 @@ impl KeySet {
             .map(|key| (key.kid().to_owned(), key))
             .collect();
         if keys.is_empty() {
-            return Err(Error::Jwks("the JWKS holds no usable RSA key".into()));
+            return Err(Error::NoUsableKey);
         }
         Ok(Self { keys })
     }
 
     /// Parses a JWKS document.
     pub fn from_jwks_json(json: &str) -> Result<Self, Error> {
-        let jwks: JwkSet = serde_json::from_str(json)
-            .map_err(|e| Error::Jwks(format!("not a JWKS document: {e}")))?;
+        Self::from_jwks_bytes(json.as_bytes())
+    }
+
+    /// Parses a JWKS document given as bytes (UTF-8 JSON).
+    fn from_jwks_bytes(json: &[u8]) -> Result<Self, Error> {
+        let jwks: JwkSet = serde_json::from_slice(json).map_err(Error::NotJwks)?;
         Self::from_jwks(&jwks)
     }
 
     /// Reads a JWKS file.
     pub fn load_jwks(path: &Path) -> Result<Self, Error> {
-        let json = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let json = crate::keys::read(path)?;
         Self::from_jwks_json(&json).map_err(|e| e.in_file(path))
     }
 
@@ -105,7 +106,7 @@ impl KeySource {
 }
 
 fn unknown_kid() -> AuthError {
-    AuthError::InvalidToken("the token was signed with an unknown key (kid)".into())
+    InvalidTokenReason::UnknownKey.into()
 }
 
 /// A JWKS URL with its cache.
@@ -145,15 +146,17 @@ impl RemoteJwks {
         min_refresh: Duration,
     ) -> Result<Self, Error> {
         let url = url.into();
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|e| Error::Jwks(format!("{url:?} is not a URL: {e}")))?;
+        let parsed = match url::Url::parse(&url) {
+            Ok(parsed) => parsed,
+            Err(source) => return Err(Error::InvalidUrl { url, source }),
+        };
         if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::Jwks(format!("{url:?} is not an http(s) URL")));
+            return Err(crate::ConfigError::JwksUrlScheme(url).into());
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| Error::Jwks(format!("could not build an HTTP client: {e}")))?;
+            .map_err(Error::HttpClient)?;
         Ok(Self {
             url,
             client,
@@ -205,25 +208,32 @@ impl RemoteJwks {
                 Ok(keys)
             }
             Err(error) => {
-                tracing::warn!(url = %self.url, %error, "JWKS fetch failed; keeping the keys held so far");
+                tracing::warn!(
+                    url = %self.url,
+                    error = &error as &dyn std::error::Error,
+                    "JWKS fetch failed; keeping the keys held so far"
+                );
                 Err(error)
             }
         }
     }
 
     async fn fetch(&self) -> Result<KeySet, Error> {
+        let fetch_failed = |source| Error::JwksFetch {
+            url: self.url.clone(),
+            source,
+        };
         let mut response = self
             .client
             .get(&self.url)
             .send()
             .await
-            .map_err(|e| Error::Jwks(format!("could not fetch {}: {e}", self.url)))?;
+            .map_err(fetch_failed)?;
         if !response.status().is_success() {
-            return Err(Error::Jwks(format!(
-                "{} answered {}",
-                self.url,
-                response.status()
-            )));
+            return Err(Error::JwksStatus {
+                url: self.url.clone(),
+                status: response.status(),
+            });
         }
         let too_large = || Error::JwksTooLarge {
             url: self.url.clone(),
@@ -235,19 +245,13 @@ impl RemoteJwks {
         }
         // Chunk by chunk, so a long body is refused before it is all in memory.
         let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Error::Jwks(format!("could not read {}: {e}", self.url)))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(fetch_failed)? {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| Error::Jwks(format!("{} sent non-UTF-8 data", self.url)))?;
-        KeySet::from_jwks_json(text)
+        KeySet::from_jwks_bytes(&body)
     }
 
     /// Kids currently held (empty before the first successful fetch).
@@ -290,9 +294,7 @@ impl RemoteJwks {
         let state = self.state.read().await;
         match &state.keys {
             Some(keys) => keys.find(kid).cloned().ok_or_else(unknown_kid),
-            None => Err(AuthError::KeysUnavailable(
-                "the token signing keys could not be fetched".into(),
-            )),
+            None => Err(AuthError::KeysUnavailable),
         }
     }
 }

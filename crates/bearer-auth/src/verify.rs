@@ -11,11 +11,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header, errors::ErrorKind};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{AuthError, Error, jwks::KeySource};
+use crate::{AuthError, ConfigError, Error, InvalidTokenReason, jwks::KeySource};
 
 /// Longest token accepted, in bytes; longer ones are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -43,7 +43,7 @@ pub struct VerifiedClaims {
 
 impl VerifiedClaims {
     /// Reads `exp` and the scopes; a scope claim of the wrong type is refused, not skipped.
-    fn from_claims(claims: Map<String, Value>) -> Result<Self, AuthError> {
+    fn from_claims(claims: Map<String, Value>) -> Result<Self, InvalidTokenReason> {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         let expires_at = claims
             .get("exp")
@@ -146,18 +146,14 @@ impl Verifier {
     /// Builds a verifier; refuses symmetric or empty algorithm lists.
     pub fn new(keys: KeySource, config: VerifierConfig) -> Result<Self, Error> {
         if config.algorithms.is_empty() {
-            return Err(Error::Config(
-                "at least one algorithm must be accepted".into(),
-            ));
+            return Err(ConfigError::NoAlgorithm.into());
         }
-        if let Some(alg) = config
+        if let Some(&alg) = config
             .algorithms
             .iter()
             .find(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
         {
-            return Err(Error::Config(format!(
-                "{alg:?} is symmetric: a public key must never be usable as an HMAC secret"
-            )));
+            return Err(ConfigError::SymmetricAlgorithm(alg).into());
         }
         let mut validation = Validation::new(config.algorithms[0]);
         validation.algorithms = config.algorithms.clone();
@@ -196,9 +192,7 @@ impl Verifier {
     /// Verifies `token` (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedClaims>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::InvalidToken(format!(
-                "the token is longer than {MAX_TOKEN_BYTES} bytes"
-            )));
+            return Err(InvalidTokenReason::TooLong.into());
         }
         let now = unix_now();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -230,31 +224,34 @@ impl Verifier {
 
     /// The full check, with no cache: header, key, signature, claims.
     async fn verify_signature(&self, token: &str, now: u64) -> Result<VerifiedClaims, AuthError> {
-        let header = decode_header(token)
-            .map_err(|_| AuthError::InvalidToken("the token is not a well-formed JWT".into()))?;
+        let header = decode_header(token).map_err(|source| AuthError::InvalidToken {
+            reason: InvalidTokenReason::Malformed,
+            source: Some(source),
+        })?;
         if !self.config.algorithms.contains(&header.alg) {
-            return Err(AuthError::InvalidToken(format!(
-                "tokens signed with {:?} are not accepted",
-                header.alg
-            )));
+            return Err(InvalidTokenReason::WrongAlgorithm(header.alg).into());
         }
         let key = self.keys.key_for(header.kid.as_deref()).await?;
         let data = decode::<Map<String, Value>>(token, key.decoding_key(), &self.validation)
-            .map_err(|error| AuthError::InvalidToken(describe(error.kind())))?;
+            .map_err(|source| AuthError::InvalidToken {
+                reason: refusal_reason(source.kind(), header.alg),
+                source: Some(source),
+            })?;
         self.check_claims(&data.claims, now)?;
-        VerifiedClaims::from_claims(data.claims)
+        Ok(VerifiedClaims::from_claims(data.claims)?)
     }
 
     /// What jsonwebtoken leaves unchecked: `iat` and, when issuers are configured, that `iss`
     /// is one string (jsonwebtoken also takes an array).
-    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), AuthError> {
+    fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(), InvalidTokenReason> {
         if let Some(iat) = claims.get("iat") {
             let iat = numeric_date(iat).ok_or_else(|| wrong_type("iat"))?;
             if iat > now.saturating_add(self.config.leeway.as_secs()) {
-                return Err(AuthError::InvalidToken(
-                    "the token's iat is in the future: it claims to be issued later than now"
-                        .into(),
-                ));
+                return Err(InvalidTokenReason::IssuedInFuture);
             }
         }
         if !self.config.issuers.is_empty() && !claims.get("iss").is_some_and(Value::is_string) {
@@ -274,45 +271,43 @@ fn numeric_date(value: &Value) -> Option<u64> {
     (seconds.is_finite() && (0.0..u64::MAX as f64).contains(&seconds)).then_some(seconds as u64)
 }
 
-/// The type each claim must have, for refusal messages.
-fn claim_type(claim: &str) -> &'static str {
-    match claim {
-        "exp" | "nbf" | "iat" => "a number of seconds since the epoch",
-        "iss" | "sub" => "a string",
-        "aud" => "a string or an array of strings",
-        "scope" => "a space-separated string",
-        "scp" => "a space-separated string or an array of strings",
-        _ => "well-formed",
-    }
-}
-
 /// Refusal of a claim that is present but of the wrong type.
-fn wrong_type(claim: &str) -> AuthError {
-    AuthError::InvalidToken(wrong_type_reason(claim))
+fn wrong_type(claim: &'static str) -> InvalidTokenReason {
+    InvalidTokenReason::WrongClaimType(claim)
 }
 
-fn wrong_type_reason(claim: &str) -> String {
-    format!("the token's {claim} claim must be {}", claim_type(claim))
-}
-
-/// A person-readable reason; never includes the token.
-fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
-    use jsonwebtoken::errors::ErrorKind as K;
+/// The reason for jsonwebtoken's refusal of a token whose header names `alg`.
+fn refusal_reason(kind: &ErrorKind, alg: Algorithm) -> InvalidTokenReason {
+    use InvalidTokenReason as R;
     match kind {
-        K::ExpiredSignature => "the token has expired".into(),
-        K::ImmatureSignature => "the token is not valid yet (nbf is in the future)".into(),
-        K::InvalidIssuer => "the token's issuer is not accepted".into(),
-        K::InvalidAudience => "the token's audience is not accepted".into(),
-        K::InvalidSignature => "the token's signature does not verify".into(),
-        K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
+        ErrorKind::ExpiredSignature => R::Expired,
+        ErrorKind::ImmatureSignature => R::NotYetValid,
+        ErrorKind::InvalidIssuer => R::WrongIssuer,
+        ErrorKind::InvalidAudience => R::WrongAudience,
+        ErrorKind::InvalidSignature => R::BadSignature,
+        ErrorKind::InvalidAlgorithm => R::WrongAlgorithm(alg),
         // jsonwebtoken reports a required claim of the wrong type as missing.
-        K::MissingRequiredClaim(claim) => format!(
-            "the token has no {claim} claim, which is required and must be {}",
-            claim_type(claim)
-        ),
-        K::InvalidClaimFormat(claim) => wrong_type_reason(claim),
-        _ => "the token could not be verified".into(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            registered_claim(claim).map_or(R::Unverifiable, R::MissingClaim)
+        }
+        ErrorKind::InvalidClaimFormat(claim) => {
+            registered_claim(claim).map_or(R::Unverifiable, R::WrongClaimType)
+        }
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => R::Malformed,
+        _ => R::Unverifiable,
     }
+}
+
+/// The registered claim named `name`, as a `'static` name for [`InvalidTokenReason`].
+fn registered_claim(name: &str) -> Option<&'static str> {
+    [
+        "exp", "nbf", "iat", "iss", "sub", "aud", "jti", "scope", "scp",
+    ]
+    .into_iter()
+    .find(|claim| *claim == name)
 }
 
 fn unix_now() -> u64 {
@@ -443,9 +438,9 @@ mod tests {
         }
     }
 
-    fn reason(result: Result<impl std::fmt::Debug, AuthError>) -> String {
+    fn reason(result: Result<impl std::fmt::Debug, InvalidTokenReason>) -> String {
         match result {
-            Err(AuthError::InvalidToken(reason)) => reason,
+            Err(reason) => reason.to_string(),
             other => panic!("expected invalid_token, got {other:?}"),
         }
     }
@@ -531,18 +526,23 @@ mod tests {
 
     #[test]
     fn jsonwebtoken_refusals_name_the_claim() {
-        use jsonwebtoken::errors::ErrorKind;
         assert_eq!(
-            describe(&ErrorKind::MissingRequiredClaim("aud".into())),
-            "the token has no aud claim, which is required and must be a string or an array of strings"
+            refusal_reason(
+                &ErrorKind::MissingRequiredClaim("aud".into()),
+                Algorithm::RS256
+            ),
+            InvalidTokenReason::MissingClaim("aud")
         );
         assert_eq!(
-            describe(&ErrorKind::MissingRequiredClaim("iss".into())),
-            "the token has no iss claim, which is required and must be a string"
+            refusal_reason(
+                &ErrorKind::InvalidClaimFormat("nbf".into()),
+                Algorithm::RS256
+            ),
+            InvalidTokenReason::WrongClaimType("nbf")
         );
         assert_eq!(
-            describe(&ErrorKind::InvalidClaimFormat("nbf".into())),
-            "the token's nbf claim must be a number of seconds since the epoch"
+            refusal_reason(&ErrorKind::InvalidAlgorithm, Algorithm::HS256),
+            InvalidTokenReason::WrongAlgorithm(Algorithm::HS256)
         );
     }
 
