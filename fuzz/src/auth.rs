@@ -3,7 +3,7 @@
 
 use std::{
     convert::Infallible,
-    sync::{Arc, LazyLock},
+    sync::LazyLock,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -311,7 +311,7 @@ pub fn jwks_document(data: &[u8]) {
         cache_capacity: 0,
         ..VerifierConfig::default()
     };
-    let verifier = Verifier::new(KeySource::Static(Arc::new(set)), config)
+    let verifier = Verifier::new(set, config)
         .unwrap_or_else(|error| panic!("could not build a verifier: {error}"));
     for token in TOKENS.iter() {
         let verified = harness::block_on(verifier.verify(token));

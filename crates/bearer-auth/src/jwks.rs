@@ -3,12 +3,8 @@
 //! interval (concurrent refreshes share one fetch), read with a size limit, and keeping the
 //! last good set whenever a fetch fails.
 
-use std::{
-    collections::HashMap,
-    path::Path,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::{Mutex, RwLock};
@@ -22,10 +18,10 @@ pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 /// Largest JWKS document accepted, in bytes; a longer one is refused as it streams in.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-/// Public keys by `kid`.
+/// Public keys by `kid`. Cloning is cheap: clones share the keys.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, PublicKey>,
+    keys: Arc<HashMap<String, PublicKey>>,
 }
 
 impl KeySet {
@@ -33,7 +29,9 @@ impl KeySet {
     pub fn single(key: PublicKey) -> Self {
         let mut keys = HashMap::new();
         keys.insert(key.kid().to_owned(), key);
-        Self { keys }
+        Self {
+            keys: Arc::new(keys),
+        }
     }
 
     /// The RSA keys of a JWKS (others are skipped); an empty result is an error.
@@ -47,7 +45,9 @@ impl KeySet {
         if keys.is_empty() {
             return Err(Error::NoUsableKey);
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys: Arc::new(keys),
+        })
     }
 
     /// Parses a JWKS document.
@@ -82,19 +82,30 @@ impl KeySet {
     }
 }
 
-/// Where a [`crate::Verifier`] gets its keys.
+impl From<PublicKey> for KeySet {
+    fn from(key: PublicKey) -> Self {
+        Self::single(key)
+    }
+}
+
+/// Where a [`crate::Verifier`] gets its keys. Cloning is cheap: clones share the keys (and a
+/// remote set's cache).
+///
+/// Build one with `From`: a [`PublicKey`], a [`KeySet`] or a [`RemoteJwks`] all convert, and
+/// [`crate::Verifier::new`] takes any of them.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum KeySource {
     /// A fixed set: a public key PEM or a JWKS file.
-    Static(Arc<KeySet>),
+    Static(KeySet),
     /// A JWKS URL, cached and refreshed.
-    Remote(Arc<RemoteJwks>),
+    Remote(RemoteJwks),
 }
 
 impl KeySource {
     /// From one public key.
     pub fn public_key(key: PublicKey) -> Self {
-        Self::Static(Arc::new(KeySet::single(key)))
+        Self::Static(KeySet::single(key))
     }
 
     pub(crate) async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
@@ -105,13 +116,37 @@ impl KeySource {
     }
 }
 
+impl From<PublicKey> for KeySource {
+    fn from(key: PublicKey) -> Self {
+        Self::public_key(key)
+    }
+}
+
+impl From<KeySet> for KeySource {
+    fn from(set: KeySet) -> Self {
+        Self::Static(set)
+    }
+}
+
+impl From<RemoteJwks> for KeySource {
+    fn from(remote: RemoteJwks) -> Self {
+        Self::Remote(remote)
+    }
+}
+
 fn unknown_kid() -> AuthError {
     InvalidTokenReason::UnknownKey.into()
 }
 
-/// A JWKS URL with its cache.
-#[derive(Debug)]
+/// A JWKS URL with its cache. Cloning is cheap: clones share the cache, so one clone can be
+/// given to a [`crate::Verifier`] and another kept to [`refresh`](Self::refresh) or inspect it.
+#[derive(Debug, Clone)]
 pub struct RemoteJwks {
+    shared: Arc<Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
     url: String,
     client: reqwest::Client,
     ttl: Duration,
@@ -124,11 +159,11 @@ pub struct RemoteJwks {
 
 #[derive(Debug, Default)]
 struct RemoteState {
-    keys: Option<Arc<KeySet>>,
+    keys: Option<KeySet>,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
     /// Fetches finished (successful or not); a task that saw this number change while it
-    /// waited for [`RemoteJwks::fetching`] does not fetch again.
+    /// waited for [`Remote::fetching`] does not fetch again.
     completed: u64,
 }
 
@@ -158,27 +193,70 @@ impl RemoteJwks {
             .build()
             .map_err(Error::HttpClient)?;
         Ok(Self {
-            url,
-            client,
-            ttl,
-            min_refresh,
-            state: RwLock::new(RemoteState::default()),
-            fetching: Mutex::new(()),
+            shared: Arc::new(Remote {
+                url,
+                client,
+                ttl,
+                min_refresh,
+                state: RwLock::new(RemoteState::default()),
+                fetching: Mutex::new(()),
+            }),
         })
     }
 
     /// The URL.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.shared.url
     }
 
     /// Fetches the JWKS now (after any fetch under way). On failure the keys held so far
     /// stay in use.
-    pub async fn refresh(&self) -> Result<Arc<KeySet>, Error> {
-        let _one_at_a_time = self.fetching.lock().await;
-        self.fetch_and_store().await
+    pub async fn refresh(&self) -> Result<KeySet, Error> {
+        let _one_at_a_time = self.shared.fetching.lock().await;
+        self.shared.fetch_and_store().await
     }
 
+    /// Kids currently held (empty before the first successful fetch).
+    pub async fn kids(&self) -> Vec<String> {
+        let state = self.shared.state.read().await;
+        state
+            .keys
+            .as_ref()
+            .map(|keys| keys.kids().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
+        let remote = &self.shared;
+        let (keys, stale, may_fetch, completed) = {
+            let state = remote.state.read().await;
+            let stale = state.fetched_at.is_none_or(|at| at.elapsed() >= remote.ttl);
+            (
+                state.keys.clone(),
+                stale,
+                remote.may_fetch(&state),
+                state.completed,
+            )
+        };
+        // Serve from the held set when it has the key and is fresh (or cannot be refreshed yet).
+        if let Some(keys) = &keys
+            && let Some(key) = keys.find(kid)
+            && (!stale || !may_fetch)
+        {
+            return Ok(key.clone());
+        }
+        if may_fetch {
+            remote.refresh_unless_done_since(completed).await;
+        }
+        let state = remote.state.read().await;
+        match &state.keys {
+            Some(keys) => keys.find(kid).cloned().ok_or_else(unknown_kid),
+            None => Err(AuthError::KeysUnavailable),
+        }
+    }
+}
+
+impl Remote {
     /// Fetches unless a fetch finished since the caller saw `completed` fetches, or the
     /// refresh interval has not passed since the last attempt. Concurrent callers that saw
     /// the same state therefore share one fetch.
@@ -195,15 +273,14 @@ impl RemoteJwks {
     }
 
     /// One fetch, its outcome recorded. The caller holds `fetching`.
-    async fn fetch_and_store(&self) -> Result<Arc<KeySet>, Error> {
+    async fn fetch_and_store(&self) -> Result<KeySet, Error> {
         self.state.write().await.attempted_at = Some(Instant::now());
         let fetched = self.fetch().await;
         let mut state = self.state.write().await;
         state.completed = state.completed.wrapping_add(1);
         match fetched {
             Ok(keys) => {
-                let keys = Arc::new(keys);
-                state.keys = Some(Arc::clone(&keys));
+                state.keys = Some(keys.clone());
                 state.fetched_at = Some(Instant::now());
                 Ok(keys)
             }
@@ -254,47 +331,9 @@ impl RemoteJwks {
         KeySet::from_jwks_bytes(&body)
     }
 
-    /// Kids currently held (empty before the first successful fetch).
-    pub async fn kids(&self) -> Vec<String> {
-        let state = self.state.read().await;
-        state
-            .keys
-            .as_ref()
-            .map(|keys| keys.kids().map(str::to_owned).collect())
-            .unwrap_or_default()
-    }
-
     fn may_fetch(&self, state: &RemoteState) -> bool {
         state
             .attempted_at
             .is_none_or(|at| at.elapsed() >= self.min_refresh)
-    }
-
-    async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
-        let (keys, stale, may_fetch, completed) = {
-            let state = self.state.read().await;
-            let stale = state.fetched_at.is_none_or(|at| at.elapsed() >= self.ttl);
-            (
-                state.keys.clone(),
-                stale,
-                self.may_fetch(&state),
-                state.completed,
-            )
-        };
-        // Serve from the held set when it has the key and is fresh (or cannot be refreshed yet).
-        if let Some(keys) = &keys
-            && let Some(key) = keys.find(kid)
-            && (!stale || !may_fetch)
-        {
-            return Ok(key.clone());
-        }
-        if may_fetch {
-            self.refresh_unless_done_since(completed).await;
-        }
-        let state = self.state.read().await;
-        match &state.keys {
-            Some(keys) => keys.find(kid).cloned().ok_or_else(unknown_kid),
-            None => Err(AuthError::KeysUnavailable),
-        }
     }
 }

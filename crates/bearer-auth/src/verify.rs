@@ -284,9 +284,10 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Builds a verifier checking tokens with `keys`. Refuses an empty algorithm list and
-    /// algorithms other than RSA ones.
-    pub fn new(keys: KeySource, config: VerifierConfig) -> Result<Self, Error> {
+    /// Builds a verifier checking tokens with `keys`: a [`KeySource`], or anything that
+    /// converts into one (a [`crate::PublicKey`], a [`crate::KeySet`], a [`crate::RemoteJwks`]).
+    /// Refuses an empty algorithm list and algorithms other than RSA ones.
+    pub fn new(keys: impl Into<KeySource>, config: VerifierConfig) -> Result<Self, Error> {
         if config.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithm.into());
         }
@@ -320,7 +321,7 @@ impl Verifier {
         validation.set_required_spec_claims(&required);
         Ok(Self {
             cache: TokenCache::new(config.cache_capacity),
-            keys,
+            keys: keys.into(),
             config,
             validation,
         })
@@ -677,7 +678,7 @@ mod tests {
             algorithms,
             ..VerifierConfig::default()
         };
-        let keys = KeySource::Static(Arc::new(crate::KeySet::default()));
+        let keys = crate::KeySet::default();
         assert!(
             Verifier::new(
                 keys.clone(),

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use bearer_auth::{AuthError, AuthErrorKind, KeySource, Verifier, VerifierConfig};
+use bearer_auth::{AuthError, AuthErrorKind, Verifier, VerifierConfig};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
 fn verifier(config: VerifierConfig) -> Verifier {
-    Verifier::new(KeySource::public_key(main_key().public().clone()), config).unwrap()
+    Verifier::new(main_key().public().clone(), config).unwrap()
 }
 
 /// `good_claims()` with `changes` applied; a `null` change removes the claim.

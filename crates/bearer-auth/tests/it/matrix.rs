@@ -1,6 +1,6 @@
 //! Every way a bearer token can be wrong, over real HTTP, each with its status and challenge.
 
-use bearer_auth::{Audience, KeySource, TokenRequest, mint_token};
+use bearer_auth::{Audience, TokenRequest, mint_token};
 use jsonwebtoken::{EncodingKey, Header};
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
@@ -280,11 +280,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let good = sign(main_key(), Some(main_key().public().kid()), &good_claims());
     let http = Client::new();
     for case in cases() {
@@ -373,11 +369,7 @@ async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
 /// clients show it to people, and `dice-mcp check` repeats it.
 #[tokio::test]
 async fn refusals_say_what_is_wrong_in_their_error_description() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let main = main_key();
     let kid = Some(main.public().kid());
     let now = now();
@@ -508,11 +500,7 @@ async fn refusals_say_what_is_wrong_in_their_error_description() {
 
 #[tokio::test]
 async fn insufficient_scope_names_the_required_scope() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let mut claims = good_claims();
     claims["scope"] = json!("read");
     let token = sign(main_key(), Some(main_key().public().kid()), &claims);
@@ -532,11 +520,7 @@ async fn insufficient_scope_names_the_required_scope() {
 
 #[tokio::test]
 async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let request = TokenRequest::new("minted", ISSUER, std::time::Duration::from_secs(60))
         .with_audience(Audience::Many(vec!["other".into(), RESOURCE.into()]))
         .with_scopes([SCOPE, "extra"])
@@ -579,11 +563,7 @@ async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
 
 #[tokio::test]
 async fn metadata_is_public_and_follows_rfc_9728() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",

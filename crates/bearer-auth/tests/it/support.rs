@@ -64,7 +64,7 @@ pub fn verifier_config() -> VerifierConfig {
 
 /// `GET /whoami` behind the layer (answers the verified `sub` and scopes), plus the
 /// metadata. Returns the base URL.
-pub async fn serve_protected(keys: KeySource, config: VerifierConfig) -> String {
+pub async fn serve_protected(keys: impl Into<KeySource>, config: VerifierConfig) -> String {
     let metadata = ResourceMetadata::new(RESOURCE)
         .unwrap()
         .with_scopes([SCOPE.to_owned()]);
