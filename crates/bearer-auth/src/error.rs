@@ -109,6 +109,7 @@ pub enum Error {
     #[error("could not sign the token")]
     Sign(#[source] jsonwebtoken::errors::Error),
     /// A URL setting does not parse.
+    #[cfg(any(feature = "layer", feature = "remote-jwks"))]
     #[error("{url:?} is not a URL")]
     InvalidUrl {
         /// The text given.
@@ -118,9 +119,11 @@ pub enum Error {
         source: url::ParseError,
     },
     /// The HTTP client for a JWKS URL could not be built.
+    #[cfg(feature = "remote-jwks")]
     #[error("could not build an HTTP client")]
     HttpClient(#[source] reqwest::Error),
     /// A JWKS URL could not be fetched, or its body not read.
+    #[cfg(feature = "remote-jwks")]
     #[error("could not fetch {url}")]
     JwksFetch {
         /// The JWKS URL.
@@ -130,6 +133,7 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// A JWKS URL answered with a status other than success.
+    #[cfg(feature = "remote-jwks")]
     #[error("{url} answered {status}")]
     JwksStatus {
         /// The JWKS URL.
@@ -138,6 +142,7 @@ pub enum Error {
         status: reqwest::StatusCode,
     },
     /// A JWKS URL sent (or announced) a document longer than the limit; the rest was not read.
+    #[cfg(feature = "remote-jwks")]
     #[error("{url} sent more than {limit} bytes")]
     JwksTooLarge {
         /// The JWKS URL.
@@ -177,9 +182,11 @@ pub enum ConfigError {
     )]
     NotRsaAlgorithm(Algorithm),
     /// A resource URL is not http(s), or has a query or a fragment.
+    #[cfg(feature = "layer")]
     #[error("resource URL {0:?} must be http(s) without query or fragment")]
     ResourceUrl(String),
     /// A JWKS URL is not http(s).
+    #[cfg(feature = "remote-jwks")]
     #[error("{0:?} is not an http(s) URL")]
     JwksUrlScheme(String),
 }

@@ -1,21 +1,26 @@
-//! Where verification keys come from: a static set (a PEM or a JWKS file), or a JWKS URL
-//! fetched with reqwest, cached with a TTL, refreshed on an unknown `kid` at most once per
-//! interval (concurrent refreshes share one fetch), read with a size limit, and keeping the
-//! last good set whenever a fetch fails.
+//! Where verification keys come from: a static set (a PEM or a JWKS file), or (feature
+//! `remote-jwks`) a JWKS URL fetched with reqwest, cached with a TTL, refreshed on an unknown
+//! `kid` at most once per interval (concurrent refreshes share one fetch), read with a size
+//! limit, and keeping the last good set whenever a fetch fails.
 
+#[cfg(feature = "remote-jwks")]
 use std::time::{Duration, Instant};
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use jsonwebtoken::jwk::JwkSet;
+#[cfg(feature = "remote-jwks")]
 use tokio::sync::{Mutex, RwLock};
 
 use crate::{AuthError, Error, InvalidTokenReason, PublicKey};
 
 /// Default time a fetched JWKS is used before it is fetched again.
+#[cfg(feature = "remote-jwks")]
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(300);
 /// Default shortest interval between fetches (unknown-`kid` refreshes included).
+#[cfg(feature = "remote-jwks")]
 pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 /// Largest JWKS document accepted, in bytes; a longer one is refused as it streams in.
+#[cfg(feature = "remote-jwks")]
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// Public keys by `kid`. Cloning is cheap: clones share the keys.
@@ -91,7 +96,7 @@ impl From<PublicKey> for KeySet {
 /// Where a [`crate::Verifier`] gets its keys. Cloning is cheap: clones share the keys (and a
 /// remote set's cache).
 ///
-/// Build one with `From`: a [`PublicKey`], a [`KeySet`] or a [`RemoteJwks`] all convert, and
+/// Build one with `From`: a [`PublicKey`], a [`KeySet`] or a `RemoteJwks` all convert, and
 /// [`crate::Verifier::new`] takes any of them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -99,6 +104,7 @@ pub enum KeySource {
     /// A fixed set: a public key PEM or a JWKS file.
     Static(KeySet),
     /// A JWKS URL, cached and refreshed.
+    #[cfg(feature = "remote-jwks")]
     Remote(RemoteJwks),
 }
 
@@ -111,6 +117,7 @@ impl KeySource {
     pub(crate) async fn key_for(&self, kid: Option<&str>) -> Result<PublicKey, AuthError> {
         match self {
             Self::Static(set) => set.find(kid).cloned().ok_or_else(unknown_kid),
+            #[cfg(feature = "remote-jwks")]
             Self::Remote(remote) => remote.key_for(kid).await,
         }
     }
@@ -128,6 +135,7 @@ impl From<KeySet> for KeySource {
     }
 }
 
+#[cfg(feature = "remote-jwks")]
 impl From<RemoteJwks> for KeySource {
     fn from(remote: RemoteJwks) -> Self {
         Self::Remote(remote)
@@ -140,11 +148,13 @@ fn unknown_kid() -> AuthError {
 
 /// A JWKS URL with its cache. Cloning is cheap: clones share the cache, so one clone can be
 /// given to a [`crate::Verifier`] and another kept to [`refresh`](Self::refresh) or inspect it.
+#[cfg(feature = "remote-jwks")]
 #[derive(Debug, Clone)]
 pub struct RemoteJwks {
     shared: Arc<Remote>,
 }
 
+#[cfg(feature = "remote-jwks")]
 #[derive(Debug)]
 struct Remote {
     url: String,
@@ -157,6 +167,7 @@ struct Remote {
     fetching: Mutex<()>,
 }
 
+#[cfg(feature = "remote-jwks")]
 #[derive(Debug, Default)]
 struct RemoteState {
     keys: Option<KeySet>,
@@ -167,6 +178,7 @@ struct RemoteState {
     completed: u64,
 }
 
+#[cfg(feature = "remote-jwks")]
 impl RemoteJwks {
     /// A JWKS URL with the default TTL (5 min) and refresh interval (30 s). Nothing is fetched
     /// until [`Self::refresh`] or the first token.
@@ -256,6 +268,7 @@ impl RemoteJwks {
     }
 }
 
+#[cfg(feature = "remote-jwks")]
 impl Remote {
     /// Fetches unless a fetch finished since the caller saw `completed` fetches, or the
     /// refresh interval has not passed since the last attempt. Concurrent callers that saw

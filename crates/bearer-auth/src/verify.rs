@@ -285,7 +285,7 @@ impl std::fmt::Debug for Verifier {
 
 impl Verifier {
     /// Builds a verifier checking tokens with `keys`: a [`KeySource`], or anything that
-    /// converts into one (a [`crate::PublicKey`], a [`crate::KeySet`], a [`crate::RemoteJwks`]).
+    /// converts into one (a [`crate::PublicKey`], a [`crate::KeySet`], a `RemoteJwks`).
     /// Refuses an empty algorithm list and algorithms other than RSA ones.
     pub fn new(keys: impl Into<KeySource>, config: VerifierConfig) -> Result<Self, Error> {
         if config.algorithms.is_empty() {
