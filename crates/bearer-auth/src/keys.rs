@@ -56,7 +56,7 @@ impl PublicKey {
     fn from_rsa(key: &RsaPublicKey) -> Result<Self, Error> {
         let pem = key
             .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| Error::Key(format!("could not encode the public key: {e}")))?;
+            .map_err(Error::EncodePublicKey)?;
         // JWK integers are unsigned big-endian without leading zeros (RFC 7518 §6.3.1).
         let n = base64url(strip_leading_zeros(&key.n_bytes()));
         let e = base64url(strip_leading_zeros(&key.e_bytes()));
@@ -74,10 +74,9 @@ impl PublicKey {
         };
         let kid = jwk
             .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|e| Error::Key(format!("could not compute the key thumbprint: {e}")))?;
+            .map_err(Error::Thumbprint)?;
         jwk.common.key_id = Some(kid.clone());
-        let decoding = DecodingKey::from_rsa_components(&n, &e)
-            .map_err(|e| Error::Key(format!("unusable RSA public key: {e}")))?;
+        let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(Error::UnusableKey)?;
         Ok(Self {
             pem,
             jwk,
@@ -88,13 +87,12 @@ impl PublicKey {
 
     /// Parses an SPKI (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`) PEM.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        let key = RsaPublicKey::from_public_key_pem(pem)
-            .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-            .map_err(|e| {
-                Error::Key(format!(
-                    "not an RSA public key PEM (expected -----BEGIN PUBLIC KEY-----): {e}"
-                ))
-            })?;
+        let key = match RsaPublicKey::from_public_key_pem(pem) {
+            Ok(key) => key,
+            Err(spki) => {
+                RsaPublicKey::from_pkcs1_pem(pem).map_err(|_| Error::NotPublicKeyPem(spki))?
+            }
+        };
         Self::from_rsa(&key)
     }
 
@@ -107,15 +105,15 @@ impl PublicKey {
     /// Builds a key from a JWK (RSA only); its `kid` is kept if present, else the thumbprint.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, Error> {
         let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
-            return Err(Error::Key("only RSA keys are supported".into()));
+            return Err(Error::NotRsaKey);
         };
-        let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e)
-            .map_err(|e| Error::Key(format!("unusable RSA JWK: {e}")))?;
+        let decoding =
+            DecodingKey::from_rsa_components(&rsa.n, &rsa.e).map_err(Error::UnusableKey)?;
         let kid = match &jwk.common.key_id {
             Some(kid) => kid.clone(),
             None => jwk
                 .thumbprint(ThumbprintHash::SHA256)
-                .map_err(|e| Error::Key(format!("could not compute the key thumbprint: {e}")))?,
+                .map_err(Error::Thumbprint)?,
         };
         let pem = jwk_public_pem(rsa)?;
         Ok(Self {
@@ -174,22 +172,19 @@ impl RsaKeyPair {
     /// Generates a key pair of 2048, 3072 or 4096 bits from the OS-seeded CSPRNG.
     pub fn generate(bits: usize) -> Result<Self, Error> {
         if !ALLOWED_BITS.contains(&bits) {
-            return Err(Error::Key(format!(
-                "key size {bits} is not allowed; use 2048, 3072 or 4096"
-            )));
+            return Err(Error::KeySize(bits));
         }
-        let private = RsaPrivateKey::new(&mut rand::rng(), bits)
-            .map_err(|e| Error::Key(format!("could not generate an RSA key: {e}")))?;
+        let private = RsaPrivateKey::new(&mut rand::rng(), bits).map_err(Error::Generate)?;
         Self::from_rsa(private)
     }
 
     fn from_rsa(private: RsaPrivateKey) -> Result<Self, Error> {
         let private_pem = private
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| Error::Key(format!("could not encode the private key: {e}")))?
+            .map_err(Error::EncodePrivateKey)?
             .to_string();
-        let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes())
-            .map_err(|e| Error::Key(format!("unusable RSA private key: {e}")))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(Error::UnusableKey)?;
         let public = PublicKey::from_rsa(&private.to_public_key())?;
         Ok(Self {
             private_pem,
@@ -201,13 +196,12 @@ impl RsaKeyPair {
     /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM.
     pub fn from_private_pem(pem: &str) -> Result<Self, Error> {
         use rsa::pkcs1::DecodeRsaPrivateKey;
-        let private = RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| {
-                Error::Key(
-                    "not an RSA private key PEM (expected -----BEGIN PRIVATE KEY-----)".into(),
-                )
-            })?;
+        let private = match RsaPrivateKey::from_pkcs8_pem(pem) {
+            Ok(private) => private,
+            Err(pkcs8) => {
+                RsaPrivateKey::from_pkcs1_pem(pem).map_err(|_| Error::NotPrivateKeyPem(pkcs8))?
+            }
+        };
         Self::from_rsa(private)
     }
 
@@ -251,8 +245,7 @@ impl RsaKeyPair {
             }
         }
         create_private_dir(dir)?;
-        let jwks = serde_json::to_string_pretty(&self.jwks())
-            .map_err(|e| Error::Key(format!("could not encode the JWKS: {e}")))?;
+        let jwks = serde_json::to_string_pretty(&self.jwks()).map_err(Error::EncodeJwks)?;
         write_file(&saved.private, self.private_pem.as_bytes(), true)?;
         write_file(&saved.public, self.public.pem.as_bytes(), false)?;
         write_file(&saved.jwks, format!("{jwks}\n").as_bytes(), false)?;
@@ -287,8 +280,8 @@ impl SavedKeys {
     }
 }
 
-fn read(path: &Path) -> Result<String, Error> {
-    fs::read_to_string(path).map_err(|source| Error::Io {
+pub(crate) fn read(path: &Path) -> Result<String, Error> {
+    fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -299,7 +292,7 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| Error::Io {
+    builder.create(dir).map_err(|source| Error::Write {
         path: dir.to_path_buf(),
         source,
     })
@@ -308,7 +301,7 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
 /// Writes a file; a secret one is created with mode 0600 from the start (never world-readable,
 /// not even for a moment), and an existing one has its mode reset to 0600.
 fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
-    let io = |source| Error::Io {
+    let io = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -340,17 +333,17 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 /// The SPKI PEM of an RSA JWK's modulus and exponent.
 fn jwk_public_pem(rsa: &RSAKeyParameters) -> Result<String, Error> {
     use base64::Engine;
-    let decode = |name: &str, text: &str| {
+    let decode = |component: &'static str, text: &str| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
-            .map_err(|e| Error::Key(format!("the JWK's {name} is not base64url: {e}")))
+            .map_err(|source| Error::JwkComponent { component, source })
     };
     let n = rsa::BoxedUint::from_be_slice_vartime(&decode("n", &rsa.n)?);
     let e = rsa::BoxedUint::from_be_slice_vartime(&decode("e", &rsa.e)?);
     RsaPublicKey::new(n, e)
-        .map_err(|e| Error::Key(format!("unusable RSA JWK: {e}")))?
+        .map_err(Error::InvalidRsaKey)?
         .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| Error::Key(format!("could not encode the public key: {e}")))
+        .map_err(Error::EncodePublicKey)
 }
 
 pub(crate) fn base64url(bytes: &[u8]) -> String {

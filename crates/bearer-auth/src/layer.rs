@@ -2,27 +2,72 @@
 //! verifies it, puts [`VerifiedClaims`] into the request's extensions, and otherwise answers
 //! as RFC 6750 says, with `WWW-Authenticate` pointing at the RFC 9728 metadata.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use serde_json::json;
-use tower::{ServiceBuilder, layer::util::Identity, layer::util::Stack};
+use tower::{Layer, Service};
 use tower_http::{
-    auth::{AsyncAuthorizeRequest, AsyncRequireAuthorizationLayer},
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    auth::{AsyncAuthorizeRequest, AsyncRequireAuthorization},
+    sensitive_headers::SetSensitiveRequestHeaders,
 };
 
-use crate::{AuthError, VerifiedClaims, Verifier};
+use crate::{AuthError, AuthErrorKind, InvalidRequestReason, VerifiedClaims, Verifier};
 
 /// The layer [`BearerAuth::layer`] returns: marks `Authorization` sensitive (no log shows
-/// it), then requires a valid bearer token.
-pub type BearerAuthLayer = ServiceBuilder<
-    Stack<
-        AsyncRequireAuthorizationLayer<BearerAuth>,
-        Stack<SetSensitiveRequestHeadersLayer, Identity>,
-    >,
->;
+/// it), then requires a valid bearer token, answering a refused request itself.
+#[derive(Clone, Debug)]
+pub struct BearerAuthLayer {
+    auth: BearerAuth,
+}
+
+impl<S> Layer<S> for BearerAuthLayer {
+    type Service = BearerAuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerAuthService {
+            inner: SetSensitiveRequestHeaders::new(
+                AsyncRequireAuthorization::new(inner, self.auth.clone()),
+                [header::AUTHORIZATION],
+            ),
+        }
+    }
+}
+
+/// The service [`BearerAuthLayer`] wraps around `S`: tower-http's
+/// `SetSensitiveRequestHeaders` around its `AsyncRequireAuthorization` with [`BearerAuth`].
+#[derive(Clone, Debug)]
+pub struct BearerAuthService<S> {
+    inner: SetSensitiveRequestHeaders<AsyncRequireAuthorization<S, BearerAuth>>,
+}
+
+/// The future [`BearerAuthService`] answers with: the verification, then `S`'s response.
+pub type ResponseFuture<S, ReqBody> =
+    tower_http::auth::async_require_authorization::ResponseFuture<BearerAuth, S, ReqBody>;
+
+impl<S, ReqBody> Service<Request<ReqBody>> for BearerAuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<Body>> + Clone,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        self.inner.call(request)
+    }
+}
 
 /// Bearer-token authorization for any tower service.
 ///
@@ -65,11 +110,7 @@ impl BearerAuth {
 
     /// The tower layer: sensitive `Authorization`, then authorization.
     pub fn layer(&self) -> BearerAuthLayer {
-        ServiceBuilder::new()
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-            ]))
-            .layer(AsyncRequireAuthorizationLayer::new(self.clone()))
+        BearerAuthLayer { auth: self.clone() }
     }
 
     /// The answer to a refused request: status, `WWW-Authenticate`, JSON body.
@@ -84,25 +125,32 @@ impl BearerAuth {
                 "invalid_request",
                 "a bearer token is required: send Authorization: Bearer <token>".to_owned(),
             ),
-            AuthError::InvalidRequest(why) => {
-                (StatusCode::BAD_REQUEST, "invalid_request", why.clone())
-            }
-            AuthError::InvalidToken(why) => {
-                (StatusCode::UNAUTHORIZED, "invalid_token", why.clone())
-            }
+            AuthError::InvalidRequest(reason) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                reason.to_string(),
+            ),
+            AuthError::InvalidToken { reason, .. } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                reason.to_string(),
+            ),
             AuthError::InsufficientScope { required } => (
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 format!("the token lacks a required scope: {}", required.join(" ")),
             ),
-            AuthError::KeysUnavailable(why) => (
+            AuthError::KeysUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                format!("{why}; retry later"),
+                "the token signing keys could not be fetched; retry later".to_owned(),
             ),
         };
         // RFC 6750 §3.1: a request without credentials gets a challenge with no error code.
-        if !matches!(error, AuthError::Missing | AuthError::KeysUnavailable(_)) {
+        if !matches!(
+            error.kind(),
+            AuthErrorKind::Missing | AuthErrorKind::KeysUnavailable
+        ) {
             challenge.push_str(&format!(
                 ", error=\"{code}\", error_description=\"{}\"",
                 quote_safe(&description)
@@ -151,22 +199,18 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::Missing);
     };
     if values.next().is_some() {
-        return Err(AuthError::InvalidRequest(
-            "send one Authorization header, not several".into(),
-        ));
+        return Err(InvalidRequestReason::SeveralHeaders.into());
     }
     let value = value
         .to_str()
-        .map_err(|_| AuthError::InvalidRequest("the Authorization header is not ASCII".into()))?;
+        .map_err(|_| AuthError::from(InvalidRequestReason::NotAscii))?;
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::Missing);
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(AuthError::InvalidRequest(
-            "the Bearer scheme needs a token after it".into(),
-        ));
+        return Err(InvalidRequestReason::NoToken.into());
     }
     Ok(token)
 }
@@ -192,6 +236,8 @@ impl<B: Send + 'static> AsyncAuthorizeRequest<B> for BearerAuth {
                     Ok(request)
                 }
                 Err(error) => {
+                    // The reason only: a source (jsonwebtoken's, serde_json's) may quote the
+                    // token's decoded header or payload.
                     tracing::debug!(%error, "refused a request");
                     Err(this.reject(&error))
                 }
@@ -220,16 +266,18 @@ mod tests {
             Err(AuthError::Missing)
         );
         assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthError::Missing));
-        assert!(matches!(
+        assert_eq!(
             bearer_token(&with_auth("Bearer")),
-            Err(AuthError::InvalidRequest(_))
-        ));
+            Err(AuthError::InvalidRequest(InvalidRequestReason::NoToken))
+        );
         let mut two = with_auth("Bearer a");
         two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
-        assert!(matches!(
+        assert_eq!(
             bearer_token(&two),
-            Err(AuthError::InvalidRequest(_))
-        ));
+            Err(AuthError::InvalidRequest(
+                InvalidRequestReason::SeveralHeaders
+            ))
+        );
     }
 
     #[test]

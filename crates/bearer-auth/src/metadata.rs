@@ -4,7 +4,7 @@
 use axum::{Json, Router, extract::Path, routing::get};
 use serde::Serialize;
 
-use crate::Error;
+use crate::{ConfigError, Error};
 
 /// Where the metadata lives.
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -31,15 +31,20 @@ impl ResourceMetadata {
     /// Metadata for `resource`, an absolute http(s) URL without query or fragment.
     pub fn new(resource: impl Into<String>) -> Result<Self, Error> {
         let resource = resource.into();
-        let url = reqwest::Url::parse(&resource)
-            .map_err(|e| Error::Config(format!("resource URL {resource:?} is not a URL: {e}")))?;
+        let url = match url::Url::parse(&resource) {
+            Ok(url) => url,
+            Err(source) => {
+                return Err(Error::InvalidUrl {
+                    url: resource,
+                    source,
+                });
+            }
+        };
         if !matches!(url.scheme(), "http" | "https")
             || url.query().is_some()
             || url.fragment().is_some()
         {
-            return Err(Error::Config(format!(
-                "resource URL {resource:?} must be http(s) without query or fragment"
-            )));
+            return Err(ConfigError::ResourceUrl(resource).into());
         }
         Ok(Self {
             resource,
@@ -72,7 +77,7 @@ impl ResourceMetadata {
     /// between the resource's origin and path (`https://h/mcp` →
     /// `https://h/.well-known/oauth-protected-resource/mcp`).
     pub fn metadata_url(&self) -> String {
-        match reqwest::Url::parse(&self.resource) {
+        match url::Url::parse(&self.resource) {
             Ok(url) => {
                 let origin = url.origin().ascii_serialization();
                 let path = url.path().trim_end_matches('/');
@@ -86,7 +91,7 @@ impl ResourceMetadata {
     /// configured origin with that path, so a client that asks for `/sse` learns `…/sse`.
     fn for_suffix(&self, suffix: Option<&str>) -> Self {
         let mut document = self.clone();
-        if let (Some(suffix), Ok(url)) = (suffix, reqwest::Url::parse(&self.resource)) {
+        if let (Some(suffix), Ok(url)) = (suffix, url::Url::parse(&self.resource)) {
             document.resource = format!(
                 "{}/{}",
                 url.origin().ascii_serialization(),

@@ -27,6 +27,14 @@ impl Audience {
         };
         slice.iter().map(String::as_str)
     }
+
+    /// The claim's JSON value: a string, or an array of strings.
+    fn to_json(&self) -> Value {
+        match self {
+            Self::One(one) => Value::String(one.clone()),
+            Self::Many(many) => Value::from(many.clone()),
+        }
+    }
 }
 
 /// What to put in a token. Build with [`TokenRequest::new`] and the `with_` methods.
@@ -95,29 +103,24 @@ pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 /// ```
 pub fn mint_token(key: &RsaKeyPair, request: &TokenRequest) -> Result<String, Error> {
     if request.ttl.is_zero() || request.ttl > MAX_TTL {
-        return Err(Error::Mint(
-            "the lifetime must be more than 0 s and at most 366 days".into(),
-        ));
+        return Err(Error::TokenLifetime(request.ttl));
     }
     if let Some(name) = request
         .extra
         .keys()
         .find(|k| REGISTERED.contains(&k.as_str()))
     {
-        return Err(Error::Mint(format!(
-            "the extra claim {name:?} would replace a registered claim"
-        )));
+        return Err(Error::ReservedClaim(name.clone()));
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_err(|_| Error::Mint("the system clock is before 1970".into()))?
+        .map_err(Error::ClockBeforeEpoch)?
         .as_secs();
     let mut claims = request.extra.clone();
     claims.insert("sub".into(), Value::String(request.subject.clone()));
     claims.insert("iss".into(), Value::String(request.issuer.clone()));
     if let Some(audience) = &request.audience {
-        let audience = serde_json::to_value(audience).map_err(|e| Error::Mint(e.to_string()))?;
-        claims.insert("aud".into(), audience);
+        claims.insert("aud".into(), audience.to_json());
     }
     if !request.scopes.is_empty() {
         claims.insert("scope".into(), Value::String(request.scopes.join(" ")));
@@ -130,5 +133,5 @@ pub fn mint_token(key: &RsaKeyPair, request: &TokenRequest) -> Result<String, Er
 
     let mut header = Header::new(key.algorithm());
     header.kid = Some(key.public().kid().to_owned());
-    encode(&header, &claims, key.encoding_key()).map_err(|e| Error::Mint(e.to_string()))
+    encode(&header, &claims, key.encoding_key()).map_err(Error::Sign)
 }

@@ -1,8 +1,9 @@
 //! [`Verifier`]: checks a bearer token's signature, algorithm, time window, issuer, audience
 //! and scopes, with a cache of verified tokens so reuse costs no RSA operation.
 //!
-//! jsonwebtoken checks the signature and `exp`, `nbf`, `iss` and `aud` (required when
-//! configured); this file adds what it lacks: `iat` (type, not in the future), `iss` a single
+//! jsonwebtoken checks the algorithm against the allow-list, the signature and `exp`, `nbf`,
+//! `iss` and `aud` (required when configured). The claims are read into [`TokenClaims`], and
+//! this file adds what jsonwebtoken lacks: `iat` (type, not in the future), `iss` a single
 //! string, and the types of `scope` and `scp`.
 
 use std::{
@@ -11,11 +12,14 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use jsonwebtoken::{
+    Algorithm, AlgorithmFamily, Validation, decode, decode_header, errors::ErrorKind,
+};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{AuthError, Error, jwks::KeySource};
+use crate::{Audience, AuthError, ConfigError, Error, InvalidTokenReason, jwks::KeySource};
 
 /// Longest token accepted, in bytes; longer ones are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -28,60 +32,196 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// What a verified token says, put in the request's extensions by the layer.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct VerifiedClaims {
-    /// `sub`, if present.
+    /// `sub`, if present as a string.
     pub subject: Option<String>,
-    /// `iss`, if present.
+    /// `iss`, if present as a string.
     pub issuer: Option<String>,
-    /// Scopes from `scope` (space-separated) or `scp` (array or string).
+    /// `aud`, if present as a string or an array of strings.
+    pub audience: Option<Audience>,
+    /// Scopes from `scope` (space-separated) and `scp` (array or string), sorted, no repeats.
     pub scopes: Vec<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: u64,
-    /// Every claim, as sent.
-    pub claims: Map<String, Value>,
+    /// `nbf`, seconds since the epoch, if present.
+    pub not_before: Option<u64>,
+    /// `iat`, seconds since the epoch, if present.
+    pub issued_at: Option<u64>,
+    /// `jti`, if present as a string.
+    pub token_id: Option<String>,
+    /// Every other claim, as sent.
+    pub extra: Map<String, Value>,
 }
 
 impl VerifiedClaims {
-    /// Reads `exp` and the scopes; a scope claim of the wrong type is refused, not skipped.
-    fn from_claims(claims: Map<String, Value>) -> Result<Self, AuthError> {
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-        let expires_at = claims
-            .get("exp")
-            .and_then(numeric_date)
-            .ok_or_else(|| wrong_type("exp"))?;
-        let mut scopes: Vec<String> = Vec::new();
-        // RFC 8693 `scope`: one space-separated string. `scp` (Okta, Entra ID): that, or an
-        // array of strings.
-        match claims.get("scope") {
-            None => {}
-            Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_owned)),
-            Some(_) => return Err(wrong_type("scope")),
-        }
-        match claims.get("scp") {
-            None => {}
-            Some(Value::String(s)) => scopes.extend(s.split_whitespace().map(str::to_owned)),
-            Some(Value::Array(items)) => {
-                for item in items {
-                    let scope = item.as_str().ok_or_else(|| wrong_type("scp"))?;
-                    scopes.push(scope.to_owned());
-                }
-            }
-            Some(_) => return Err(wrong_type("scp")),
-        }
-        scopes.sort();
-        scopes.dedup();
-        Ok(Self {
-            subject: text("sub"),
-            issuer: text("iss"),
-            scopes,
-            expires_at,
-            claims,
-        })
-    }
-
     /// Whether the token grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// A token's payload, each registered claim read into its type. A claim of the wrong type is
+/// kept as such (not an error here), so the refusal can name it.
+#[derive(Debug, Deserialize)]
+struct TokenClaims {
+    #[serde(default)]
+    sub: Claim<String>,
+    #[serde(default)]
+    iss: Claim<String>,
+    #[serde(default)]
+    aud: Claim<Audience>,
+    #[serde(default)]
+    exp: Claim<NumericDate>,
+    #[serde(default)]
+    nbf: Claim<NumericDate>,
+    #[serde(default)]
+    iat: Claim<NumericDate>,
+    #[serde(default)]
+    jti: Claim<String>,
+    /// RFC 8693 `scope`: one space-separated string.
+    #[serde(default)]
+    scope: Claim<String>,
+    /// `scp` (Okta, Entra ID): a space-separated string, or an array of strings.
+    #[serde(default)]
+    scp: Claim<ScopeList>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// One claim as the token has it.
+#[derive(Debug, Default)]
+enum Claim<T> {
+    #[default]
+    Absent,
+    Valid(T),
+    /// Present, but not a `T` (`null` included).
+    WrongType,
+}
+
+impl<T> Claim<T> {
+    fn valid(self) -> Option<T> {
+        match self {
+            Self::Valid(value) => Some(value),
+            Self::Absent | Self::WrongType => None,
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Claim<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The value is read whole first, so a claim of the wrong type leaves the rest of the
+        // payload readable.
+        let value = Value::deserialize(deserializer)?;
+        Ok(T::deserialize(value).map_or(Self::WrongType, Self::Valid))
+    }
+}
+
+/// RFC 7519 NumericDate: non-negative seconds since the epoch, fractions allowed (dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NumericDate(u64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Seconds;
+        impl serde::de::Visitor<'_> for Seconds {
+            type Value = NumericDate;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative number of seconds since the epoch")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<NumericDate, E> {
+                Ok(NumericDate(seconds))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<NumericDate, E> {
+                u64::try_from(seconds)
+                    .map(NumericDate)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(seconds), &self))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, seconds: f64) -> Result<NumericDate, E> {
+                // In range, so `as` only drops the fraction.
+                if seconds.is_finite() && (0.0..u64::MAX as f64).contains(&seconds) {
+                    Ok(NumericDate(seconds as u64))
+                } else {
+                    Err(E::invalid_value(
+                        serde::de::Unexpected::Float(seconds),
+                        &self,
+                    ))
+                }
+            }
+        }
+        deserializer.deserialize_any(Seconds)
+    }
+}
+
+/// `scp`'s two shapes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ScopeList {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl TokenClaims {
+    /// What jsonwebtoken leaves unchecked, in this order: `iat` (a NumericDate, not beyond
+    /// `now` + `leeway`), `iss` one string when `issuers_required`, `exp` a NumericDate, the
+    /// types of `scope` and `scp`. A scope claim of the wrong type is refused, not skipped.
+    fn into_verified(
+        self,
+        issuers_required: bool,
+        leeway: u64,
+        now: u64,
+    ) -> Result<VerifiedClaims, InvalidTokenReason> {
+        use InvalidTokenReason::{IssuedInFuture, WrongClaimType};
+        let issued_at = match self.iat {
+            Claim::Absent => None,
+            Claim::Valid(NumericDate(iat)) if iat > now.saturating_add(leeway) => {
+                return Err(IssuedInFuture);
+            }
+            Claim::Valid(NumericDate(iat)) => Some(iat),
+            Claim::WrongType => return Err(WrongClaimType("iat")),
+        };
+        // jsonwebtoken also takes an array of issuers.
+        let issuer = match self.iss {
+            Claim::Valid(iss) => Some(iss),
+            Claim::Absent | Claim::WrongType if issuers_required => {
+                return Err(WrongClaimType("iss"));
+            }
+            Claim::Absent | Claim::WrongType => None,
+        };
+        let Claim::Valid(NumericDate(expires_at)) = self.exp else {
+            return Err(WrongClaimType("exp"));
+        };
+        let mut scopes: Vec<String> = Vec::new();
+        match self.scope {
+            Claim::Absent => {}
+            Claim::Valid(text) => scopes.extend(text.split_whitespace().map(str::to_owned)),
+            Claim::WrongType => return Err(WrongClaimType("scope")),
+        }
+        match self.scp {
+            Claim::Absent => {}
+            Claim::Valid(ScopeList::Text(text)) => {
+                scopes.extend(text.split_whitespace().map(str::to_owned));
+            }
+            Claim::Valid(ScopeList::List(list)) => scopes.extend(list),
+            Claim::WrongType => return Err(WrongClaimType("scp")),
+        }
+        scopes.sort();
+        scopes.dedup();
+        Ok(VerifiedClaims {
+            subject: self.sub.valid(),
+            issuer,
+            audience: self.aud.valid(),
+            scopes,
+            expires_at,
+            not_before: self.nbf.valid().map(|NumericDate(nbf)| nbf),
+            issued_at,
+            token_id: self.jti.valid(),
+            extra: self.extra,
+        })
     }
 }
 
@@ -98,8 +238,9 @@ pub struct VerifierConfig {
     pub required_scopes: Vec<String>,
     /// Clock-skew allowance for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
-    /// Accepted algorithms. Only asymmetric ones are allowed here; HMAC and `none` are refused
-    /// when the verifier is built, whatever a token's header says.
+    /// Accepted algorithms. Only RSA ones (RS256/384/512, PS256/384/512) are allowed, as the
+    /// keys are RSA; HMAC and others are refused when the verifier is built, and `none` is
+    /// never accepted, whatever a token's header says.
     pub algorithms: Vec<Algorithm>,
     /// Verified tokens remembered (0 turns the cache off).
     pub cache_capacity: usize,
@@ -143,21 +284,19 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Builds a verifier; refuses symmetric or empty algorithm lists.
-    pub fn new(keys: KeySource, config: VerifierConfig) -> Result<Self, Error> {
+    /// Builds a verifier checking tokens with `keys`: a [`KeySource`], or anything that
+    /// converts into one (a [`crate::PublicKey`], a [`crate::KeySet`], a `RemoteJwks`).
+    /// Refuses an empty algorithm list and algorithms other than RSA ones.
+    pub fn new(keys: impl Into<KeySource>, config: VerifierConfig) -> Result<Self, Error> {
         if config.algorithms.is_empty() {
-            return Err(Error::Config(
-                "at least one algorithm must be accepted".into(),
-            ));
+            return Err(ConfigError::NoAlgorithm.into());
         }
-        if let Some(alg) = config
-            .algorithms
-            .iter()
-            .find(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
-        {
-            return Err(Error::Config(format!(
-                "{alg:?} is symmetric: a public key must never be usable as an HMAC secret"
-            )));
+        for &alg in &config.algorithms {
+            match alg.family() {
+                AlgorithmFamily::Rsa => {}
+                AlgorithmFamily::Hmac => return Err(ConfigError::SymmetricAlgorithm(alg).into()),
+                _ => return Err(ConfigError::NotRsaAlgorithm(alg).into()),
+            }
         }
         let mut validation = Validation::new(config.algorithms[0]);
         validation.algorithms = config.algorithms.clone();
@@ -182,7 +321,7 @@ impl Verifier {
         validation.set_required_spec_claims(&required);
         Ok(Self {
             cache: TokenCache::new(config.cache_capacity),
-            keys,
+            keys: keys.into(),
             config,
             validation,
         })
@@ -196,9 +335,7 @@ impl Verifier {
     /// Verifies `token` (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedClaims>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::InvalidToken(format!(
-                "the token is longer than {MAX_TOKEN_BYTES} bytes"
-            )));
+            return Err(InvalidTokenReason::TooLong.into());
         }
         let now = unix_now();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -228,91 +365,63 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// The full check, with no cache: header, key, signature, claims.
+    /// The full check, with no cache: header, key, algorithm and signature, claims.
     async fn verify_signature(&self, token: &str, now: u64) -> Result<VerifiedClaims, AuthError> {
-        let header = decode_header(token)
-            .map_err(|_| AuthError::InvalidToken("the token is not a well-formed JWT".into()))?;
-        if !self.config.algorithms.contains(&header.alg) {
-            return Err(AuthError::InvalidToken(format!(
-                "tokens signed with {:?} are not accepted",
-                header.alg
-            )));
-        }
+        let header = decode_header(token).map_err(|source| AuthError::InvalidToken {
+            reason: InvalidTokenReason::Malformed,
+            source: Some(source),
+        })?;
         let key = self.keys.key_for(header.kid.as_deref()).await?;
-        let data = decode::<Map<String, Value>>(token, key.decoding_key(), &self.validation)
-            .map_err(|error| AuthError::InvalidToken(describe(error.kind())))?;
-        self.check_claims(&data.claims, now)?;
-        VerifiedClaims::from_claims(data.claims)
-    }
-
-    /// What jsonwebtoken leaves unchecked: `iat` and, when issuers are configured, that `iss`
-    /// is one string (jsonwebtoken also takes an array).
-    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), AuthError> {
-        if let Some(iat) = claims.get("iat") {
-            let iat = numeric_date(iat).ok_or_else(|| wrong_type("iat"))?;
-            if iat > now.saturating_add(self.config.leeway.as_secs()) {
-                return Err(AuthError::InvalidToken(
-                    "the token's iat is in the future: it claims to be issued later than now"
-                        .into(),
-                ));
-            }
-        }
-        if !self.config.issuers.is_empty() && !claims.get("iss").is_some_and(Value::is_string) {
-            return Err(wrong_type("iss"));
-        }
-        Ok(())
+        // `self.validation.algorithms` refuses any other algorithm than the configured ones.
+        let data = decode::<TokenClaims>(token, key.decoding_key(), &self.validation).map_err(
+            |source| AuthError::InvalidToken {
+                reason: refusal_reason(source.kind(), header.alg),
+                source: Some(source),
+            },
+        )?;
+        let verified = data.claims.into_verified(
+            !self.config.issuers.is_empty(),
+            self.config.leeway.as_secs(),
+            now,
+        )?;
+        Ok(verified)
     }
 }
 
-/// RFC 7519 NumericDate: non-negative seconds since the epoch, fractions allowed (dropped).
-fn numeric_date(value: &Value) -> Option<u64> {
-    if let Some(seconds) = value.as_u64() {
-        return Some(seconds);
-    }
-    let seconds = value.as_f64()?;
-    // In range, so `as` only drops the fraction.
-    (seconds.is_finite() && (0.0..u64::MAX as f64).contains(&seconds)).then_some(seconds as u64)
-}
-
-/// The type each claim must have, for refusal messages.
-fn claim_type(claim: &str) -> &'static str {
-    match claim {
-        "exp" | "nbf" | "iat" => "a number of seconds since the epoch",
-        "iss" | "sub" => "a string",
-        "aud" => "a string or an array of strings",
-        "scope" => "a space-separated string",
-        "scp" => "a space-separated string or an array of strings",
-        _ => "well-formed",
-    }
-}
-
-/// Refusal of a claim that is present but of the wrong type.
-fn wrong_type(claim: &str) -> AuthError {
-    AuthError::InvalidToken(wrong_type_reason(claim))
-}
-
-fn wrong_type_reason(claim: &str) -> String {
-    format!("the token's {claim} claim must be {}", claim_type(claim))
-}
-
-/// A person-readable reason; never includes the token.
-fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
-    use jsonwebtoken::errors::ErrorKind as K;
+/// The reason for jsonwebtoken's refusal of a token whose header names `alg`.
+fn refusal_reason(kind: &ErrorKind, alg: Algorithm) -> InvalidTokenReason {
+    use InvalidTokenReason as R;
     match kind {
-        K::ExpiredSignature => "the token has expired".into(),
-        K::ImmatureSignature => "the token is not valid yet (nbf is in the future)".into(),
-        K::InvalidIssuer => "the token's issuer is not accepted".into(),
-        K::InvalidAudience => "the token's audience is not accepted".into(),
-        K::InvalidSignature => "the token's signature does not verify".into(),
-        K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
+        ErrorKind::ExpiredSignature => R::Expired,
+        ErrorKind::ImmatureSignature => R::NotYetValid,
+        ErrorKind::InvalidIssuer => R::WrongIssuer,
+        ErrorKind::InvalidAudience => R::WrongAudience,
+        ErrorKind::InvalidSignature => R::BadSignature,
+        // The accepted algorithms are all RSA, like the keys, so this is the header's
+        // algorithm not being one of them.
+        ErrorKind::InvalidAlgorithm => R::WrongAlgorithm(alg),
         // jsonwebtoken reports a required claim of the wrong type as missing.
-        K::MissingRequiredClaim(claim) => format!(
-            "the token has no {claim} claim, which is required and must be {}",
-            claim_type(claim)
-        ),
-        K::InvalidClaimFormat(claim) => wrong_type_reason(claim),
-        _ => "the token could not be verified".into(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            registered_claim(claim).map_or(R::Unverifiable, R::MissingClaim)
+        }
+        ErrorKind::InvalidClaimFormat(claim) => {
+            registered_claim(claim).map_or(R::Unverifiable, R::WrongClaimType)
+        }
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => R::Malformed,
+        _ => R::Unverifiable,
     }
+}
+
+/// The registered claim named `name`, as a `'static` name for [`InvalidTokenReason`].
+fn registered_claim(name: &str) -> Option<&'static str> {
+    [
+        "exp", "nbf", "iat", "iss", "sub", "aud", "jti", "scope", "scp",
+    ]
+    .into_iter()
+    .find(|claim| *claim == name)
 }
 
 fn unix_now() -> u64 {
@@ -397,9 +506,13 @@ mod tests {
         Arc::new(VerifiedClaims {
             subject: None,
             issuer: None,
+            audience: None,
             scopes: vec![],
             expires_at: exp,
-            claims: Map::new(),
+            not_before: None,
+            issued_at: None,
+            token_id: None,
+            extra: Map::new(),
         })
     }
 
@@ -426,55 +539,36 @@ mod tests {
         assert!(cache.get(&[1; 32], 60).is_none());
     }
 
-    fn verifier(issuers: &[&str]) -> Verifier {
-        let config = VerifierConfig {
-            issuers: issuers.iter().map(|&i| i.to_owned()).collect(),
-            leeway: Duration::from_secs(30),
-            ..VerifierConfig::default()
-        };
-        let keys = KeySource::Static(Arc::new(crate::KeySet::default()));
-        Verifier::new(keys, config).unwrap()
-    }
-
-    fn map(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => panic!("not an object"),
-        }
-    }
-
-    fn reason(result: Result<impl std::fmt::Debug, AuthError>) -> String {
-        match result {
-            Err(AuthError::InvalidToken(reason)) => reason,
-            other => panic!("expected invalid_token, got {other:?}"),
-        }
+    /// `claims` read as a token's payload and checked as a verifier with `issuers_required`
+    /// and a 30 s leeway would at unix time `now`.
+    fn check(claims: Value, issuers_required: bool, now: u64) -> Result<VerifiedClaims, String> {
+        let claims: TokenClaims = serde_json::from_value(claims).unwrap();
+        claims
+            .into_verified(issuers_required, 30, now)
+            .map_err(|reason| reason.to_string())
     }
 
     #[test]
     fn iat_beyond_the_leeway_is_refused_and_within_it_passes() {
-        let verifier = verifier(&[]);
         // now = 1000, leeway 30 s: the last acceptable iat is 1030.
-        assert!(
-            verifier
-                .check_claims(&map(json!({"iat": 1030})), 1000)
-                .is_ok()
+        assert!(check(json!({"exp": 2000, "iat": 1030}), false, 1000).is_ok());
+        assert_eq!(
+            check(json!({"exp": 2000, "iat": 1030.9}), false, 1000)
+                .unwrap()
+                .issued_at,
+            Some(1030)
         );
         assert!(
-            verifier
-                .check_claims(&map(json!({"iat": 1030.9})), 1000)
-                .is_ok()
-        );
-        assert!(
-            verifier.check_claims(&map(json!({})), 1000).is_ok(),
+            check(json!({"exp": 2000}), false, 1000).is_ok(),
             "iat is optional"
         );
         assert_eq!(
-            reason(verifier.check_claims(&map(json!({"iat": 1031})), 1000)),
+            check(json!({"exp": 2000, "iat": 1031}), false, 1000).unwrap_err(),
             "the token's iat is in the future: it claims to be issued later than now"
         );
         for wrong in [json!("1000"), json!(-1), json!(null), json!([1000])] {
             assert_eq!(
-                reason(verifier.check_claims(&map(json!({"iat": wrong})), 1000)),
+                check(json!({"exp": 2000, "iat": wrong}), false, 1000).unwrap_err(),
                 "the token's iat claim must be a number of seconds since the epoch"
             );
         }
@@ -482,20 +576,26 @@ mod tests {
 
     #[test]
     fn iss_must_be_one_string_when_issuers_are_configured() {
-        let strict = verifier(&["dice-mcp"]);
-        assert!(
-            strict
-                .check_claims(&map(json!({"iss": "dice-mcp"})), 0)
-                .is_ok()
-        );
-        for wrong in [json!({"iss": ["dice-mcp"]}), json!({"iss": 5}), json!({})] {
+        let verified = check(json!({"exp": 10, "iss": "dice-mcp"}), true, 0).unwrap();
+        assert_eq!(verified.issuer.as_deref(), Some("dice-mcp"));
+        for wrong in [
+            json!({"exp": 10, "iss": ["dice-mcp"]}),
+            json!({"exp": 10, "iss": 5}),
+            json!({"exp": 10}),
+        ] {
             assert_eq!(
-                reason(strict.check_claims(&map(wrong), 0)),
+                check(wrong, true, 0).unwrap_err(),
                 "the token's iss claim must be a string"
             );
         }
-        let any = verifier(&[]);
-        assert!(any.check_claims(&map(json!({})), 0).is_ok());
+        assert!(check(json!({"exp": 10}), false, 0).is_ok());
+        assert_eq!(
+            check(json!({"exp": 10, "iss": 5}), false, 0)
+                .unwrap()
+                .issuer,
+            None,
+            "unchecked, a mistyped iss is no issuer"
+        );
     }
 
     #[test]
@@ -507,13 +607,13 @@ mod tests {
             (json!({"exp": 10, "scp": ["read", 7]}), "scp"),
             (json!({"exp": 10, "scp": {"read": true}}), "scp"),
         ] {
-            let why = reason(VerifiedClaims::from_claims(map(claims)));
+            let why = check(claims, false, 0).unwrap_err();
             assert!(
                 why.starts_with(&format!("the token's {named} claim must be")),
                 "{why}"
             );
         }
-        let claims = VerifiedClaims::from_claims(map(json!({"exp": 10}))).unwrap();
+        let claims = check(json!({"exp": 10}), false, 0).unwrap();
         assert!(claims.scopes.is_empty(), "no scope claim is no scopes");
     }
 
@@ -521,38 +621,86 @@ mod tests {
     fn exp_must_be_a_numeric_date() {
         for exp in [json!("10"), json!(-10), json!(true)] {
             assert_eq!(
-                reason(VerifiedClaims::from_claims(map(json!({"exp": exp})))),
+                check(json!({"exp": exp}), false, 0).unwrap_err(),
                 "the token's exp claim must be a number of seconds since the epoch"
             );
         }
-        let claims = VerifiedClaims::from_claims(map(json!({"exp": 10.7}))).unwrap();
+        let claims = check(json!({"exp": 10.7}), false, 0).unwrap();
         assert_eq!(claims.expires_at, 10, "fractions are dropped");
     }
 
     #[test]
     fn jsonwebtoken_refusals_name_the_claim() {
-        use jsonwebtoken::errors::ErrorKind;
         assert_eq!(
-            describe(&ErrorKind::MissingRequiredClaim("aud".into())),
-            "the token has no aud claim, which is required and must be a string or an array of strings"
+            refusal_reason(
+                &ErrorKind::MissingRequiredClaim("aud".into()),
+                Algorithm::RS256
+            ),
+            InvalidTokenReason::MissingClaim("aud")
         );
         assert_eq!(
-            describe(&ErrorKind::MissingRequiredClaim("iss".into())),
-            "the token has no iss claim, which is required and must be a string"
+            refusal_reason(
+                &ErrorKind::InvalidClaimFormat("nbf".into()),
+                Algorithm::RS256
+            ),
+            InvalidTokenReason::WrongClaimType("nbf")
         );
         assert_eq!(
-            describe(&ErrorKind::InvalidClaimFormat("nbf".into())),
-            "the token's nbf claim must be a number of seconds since the epoch"
+            refusal_reason(&ErrorKind::InvalidAlgorithm, Algorithm::HS256),
+            InvalidTokenReason::WrongAlgorithm(Algorithm::HS256)
         );
     }
 
     #[test]
-    fn scopes_come_from_scope_and_scp() {
-        let mut map = Map::new();
-        map.insert("exp".into(), 10.into());
-        map.insert("scope".into(), "read write".into());
-        map.insert("scp".into(), serde_json::json!(["admin", "read"]));
-        let claims = VerifiedClaims::from_claims(map).unwrap();
+    fn registered_claims_are_typed_and_the_rest_kept() {
+        let claims = check(
+            json!({"exp": 10, "nbf": 5, "iat": 4, "sub": "dev", "jti": "j1",
+                   "aud": ["a", "b"], "scope": "read write", "scp": ["admin", "read"],
+                   "team": "dice"}),
+            false,
+            0,
+        )
+        .unwrap();
         assert_eq!(claims.scopes, ["admin", "read", "write"]);
+        assert_eq!(claims.subject.as_deref(), Some("dev"));
+        assert_eq!(claims.token_id.as_deref(), Some("j1"));
+        assert_eq!(
+            claims.audience,
+            Some(Audience::Many(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!((claims.not_before, claims.issued_at), (Some(5), Some(4)));
+        assert_eq!(Value::Object(claims.extra), json!({"team": "dice"}));
+    }
+
+    #[test]
+    fn only_rsa_algorithms_are_accepted_in_the_config() {
+        let config = |algorithms: Vec<Algorithm>| VerifierConfig {
+            algorithms,
+            ..VerifierConfig::default()
+        };
+        let keys = crate::KeySet::default();
+        assert!(
+            Verifier::new(
+                keys.clone(),
+                config(vec![Algorithm::RS256, Algorithm::PS512])
+            )
+            .is_ok()
+        );
+        for (algorithms, expected) in [
+            (vec![], ConfigError::NoAlgorithm),
+            (
+                vec![Algorithm::RS256, Algorithm::HS256],
+                ConfigError::SymmetricAlgorithm(Algorithm::HS256),
+            ),
+            (
+                vec![Algorithm::ES256],
+                ConfigError::NotRsaAlgorithm(Algorithm::ES256),
+            ),
+        ] {
+            match Verifier::new(keys.clone(), config(algorithms)) {
+                Err(Error::InvalidConfig(error)) => assert_eq!(error, expected),
+                other => panic!("expected {expected:?}, got {other:?}"),
+            }
+        }
     }
 }

@@ -285,12 +285,12 @@ async fn auth_from_args(
             if let Err(error) = remote.refresh().await {
                 tracing::warn!(%error, "could not fetch the JWKS yet; will retry on the first token");
             }
-            KeySource::Remote(std::sync::Arc::new(remote))
+            KeySource::Remote(remote)
         }
         (None, Some(path)) => {
             let set = KeySet::load_jwks(std::path::Path::new(path))
                 .with_context(|| format!("could not load --jwks {path}"))?;
-            KeySource::Static(std::sync::Arc::new(set))
+            KeySource::Static(set)
         }
         (None, None) => {
             if !args.issuers.is_empty()

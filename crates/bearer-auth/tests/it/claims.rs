@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use bearer_auth::{AuthError, KeySource, Verifier, VerifierConfig};
+use bearer_auth::{AuthError, AuthErrorKind, Verifier, VerifierConfig};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
 fn verifier(config: VerifierConfig) -> Verifier {
-    Verifier::new(KeySource::public_key(main_key().public().clone()), config).unwrap()
+    Verifier::new(main_key().public().clone(), config).unwrap()
 }
 
 /// `good_claims()` with `changes` applied; a `null` change removes the claim.
@@ -64,7 +64,8 @@ async fn missing_or_mistyped_claims_are_refused_with_a_reason_naming_the_claim()
     for (what, changes, claim) in cases {
         let token = token(&claims_with(changes));
         match verifier.verify(&token).await {
-            Err(AuthError::InvalidToken(reason)) => {
+            Err(AuthError::InvalidToken { reason, .. }) => {
+                let reason = reason.to_string();
                 assert!(
                     reason.contains(claim),
                     "{what}: {reason:?} names no {claim}"
@@ -85,9 +86,9 @@ async fn a_missing_scope_claim_is_insufficient_scope() {
     let refused = verifier
         .verify(&token(&claims_with(json!({"scope": null}))))
         .await;
-    assert!(
-        matches!(refused, Err(AuthError::InsufficientScope { .. })),
-        "{refused:?}"
+    assert_eq!(
+        refused.map_err(|error| error.kind()).err(),
+        Some(AuthErrorKind::InsufficientScope)
     );
 }
 

@@ -4,7 +4,9 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod claims;
+#[cfg(all(feature = "layer", feature = "remote-jwks"))]
 mod jwks_url;
 mod key_files;
+#[cfg(feature = "layer")]
 mod matrix;
 mod support;

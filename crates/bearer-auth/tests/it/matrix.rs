@@ -1,6 +1,6 @@
 //! Every way a bearer token can be wrong, over real HTTP, each with its status and challenge.
 
-use bearer_auth::{Audience, KeySource, TokenRequest, mint_token};
+use bearer_auth::{Audience, TokenRequest, mint_token};
 use jsonwebtoken::{EncodingKey, Header};
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
@@ -20,6 +20,29 @@ fn bearer(token: &str) -> Option<String> {
     Some(format!("Bearer {token}"))
 }
 
+/// The good claims with `"alg": "none"` and no signature.
+fn none_alg_token() -> String {
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(good_claims().to_string().as_bytes())
+    )
+}
+
+/// The good claims signed with HS256 keyed by the public key's PEM (algorithm confusion),
+/// naming the main key's kid.
+fn confused_token() -> String {
+    let main = main_key();
+    let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some(main.public().kid().to_owned());
+    jsonwebtoken::encode(
+        &hs_header,
+        &good_claims(),
+        &EncodingKey::from_secret(main.public().pem().as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
 fn cases() -> Vec<Case> {
     let main = main_key();
     let kid = Some(main.public().kid());
@@ -37,20 +60,8 @@ fn cases() -> Vec<Case> {
         claims
     };
     let good = sign(main, kid, &good_claims());
-
-    let none_alg = format!(
-        "{}.{}.",
-        b64(br#"{"alg":"none","typ":"JWT"}"#),
-        b64(good_claims().to_string().as_bytes())
-    );
-    let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
-    hs_header.kid = kid.map(str::to_owned);
-    let confused = jsonwebtoken::encode(
-        &hs_header,
-        &good_claims(),
-        &EncodingKey::from_secret(main.public().pem().as_bytes()).unwrap(),
-    )
-    .unwrap();
+    let none_alg = none_alg_token();
+    let confused = confused_token();
     let mut parts: Vec<&str> = good.split('.').collect();
     let tampered_payload = b64(with(json!({"sub": "admin"})).to_string().as_bytes());
     parts[1] = &tampered_payload;
@@ -269,11 +280,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let good = sign(main_key(), Some(main_key().public().kid()), &good_claims());
     let http = Client::new();
     for case in cases() {
@@ -358,13 +365,142 @@ async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
     }
 }
 
+/// The `error_description` of each refusal, word for word (in the body and the challenge):
+/// clients show it to people, and `dice-mcp check` repeats it.
+#[tokio::test]
+async fn refusals_say_what_is_wrong_in_their_error_description() {
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let main = main_key();
+    let kid = Some(main.public().kid());
+    let now = now();
+    let with = |changes: Value| {
+        let mut claims = good_claims();
+        for (k, v) in changes.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let cases = [
+        (
+            "Bearer ".to_owned(),
+            "the Bearer scheme needs a token after it",
+        ),
+        (
+            "Bearer not-a-jwt".to_owned(),
+            "the token is not a well-formed JWT",
+        ),
+        (
+            format!("Bearer {}", none_alg_token()),
+            "the token is not a well-formed JWT",
+        ),
+        (
+            format!("Bearer {}", confused_token()),
+            "tokens signed with HS256 are not accepted",
+        ),
+        (
+            format!("Bearer {}", "a".repeat(16 * 1024)),
+            "the token is longer than 8192 bytes",
+        ),
+        (
+            format!("Bearer {}", sign(other_key(), kid, &good_claims())),
+            "the token's signature does not verify",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(
+                    other_key(),
+                    Some(other_key().public().kid()),
+                    &good_claims()
+                )
+            ),
+            "the token was signed with an unknown key (kid)",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"exp": now - 120})))
+            ),
+            "the token has expired",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"nbf": now + 600})))
+            ),
+            "the token is not valid yet (nbf is in the future)",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"iat": now + 600})))
+            ),
+            "the token's iat is in the future: it claims to be issued later than now",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"iss": "someone-else"})))
+            ),
+            "the token's issuer is not accepted",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"aud": "https://elsewhere/mcp"})))
+            ),
+            "the token's audience is not accepted",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"exp": (now + 600).to_string()})))
+            ),
+            "the token has no exp claim, which is required and must be a number of seconds since the epoch",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"iss": [ISSUER]})))
+            ),
+            "the token's iss claim must be a string",
+        ),
+        (
+            format!("Bearer {}", sign(main, kid, &with(json!({"scope": 7})))),
+            "the token's scope claim must be a space-separated string",
+        ),
+        (
+            format!(
+                "Bearer {}",
+                sign(main, kid, &with(json!({"scope": "other"})))
+            ),
+            "the token lacks a required scope: dice:roll",
+        ),
+    ];
+    let http = Client::new();
+    for (authorization, description) in cases {
+        let response = http
+            .get(format!("{base}/whoami"))
+            .header(header::AUTHORIZATION, &authorization)
+            .send()
+            .await
+            .unwrap();
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error_description"], description, "{challenge}");
+        assert!(
+            challenge.contains(&format!("error_description=\"{description}\"")),
+            "{challenge}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn insufficient_scope_names_the_required_scope() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let mut claims = good_claims();
     claims["scope"] = json!("read");
     let token = sign(main_key(), Some(main_key().public().kid()), &claims);
@@ -384,11 +520,7 @@ async fn insufficient_scope_names_the_required_scope() {
 
 #[tokio::test]
 async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     let request = TokenRequest::new("minted", ISSUER, std::time::Duration::from_secs(60))
         .with_audience(Audience::Many(vec!["other".into(), RESOURCE.into()]))
         .with_scopes([SCOPE, "extra"])
@@ -431,11 +563,7 @@ async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
 
 #[tokio::test]
 async fn metadata_is_public_and_follows_rfc_9728() {
-    let base = serve_protected(
-        KeySource::public_key(main_key().public().clone()),
-        verifier_config(),
-    )
-    .await;
+    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",

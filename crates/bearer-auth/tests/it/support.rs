@@ -5,10 +5,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use axum::{Extension, Json, Router, routing::get};
-use bearer_auth::{
-    BearerAuth, KeySource, ResourceMetadata, RsaKeyPair, VerifiedClaims, Verifier, VerifierConfig,
-};
+use bearer_auth::{RsaKeyPair, VerifierConfig};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -21,6 +18,8 @@ pub fn main_key() -> &'static RsaKeyPair {
     KEY.get_or_init(|| RsaKeyPair::generate(2048).unwrap())
 }
 
+/// A second key, which the verifiers do not know (the matrix and the JWKS tests).
+#[cfg(feature = "layer")]
 pub fn other_key() -> &'static RsaKeyPair {
     static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
     KEY.get_or_init(|| RsaKeyPair::generate(2048).unwrap())
@@ -64,7 +63,14 @@ pub fn verifier_config() -> VerifierConfig {
 
 /// `GET /whoami` behind the layer (answers the verified `sub` and scopes), plus the
 /// metadata. Returns the base URL.
-pub async fn serve_protected(keys: KeySource, config: VerifierConfig) -> String {
+#[cfg(feature = "layer")]
+pub async fn serve_protected(
+    keys: impl Into<bearer_auth::KeySource>,
+    config: VerifierConfig,
+) -> String {
+    use axum::{Extension, Json, Router, routing::get};
+    use bearer_auth::{BearerAuth, ResourceMetadata, VerifiedClaims, Verifier};
+
     let metadata = ResourceMetadata::new(RESOURCE)
         .unwrap()
         .with_scopes([SCOPE.to_owned()]);
