@@ -328,87 +328,6 @@ pub struct ServeArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
-    /// Require bearer tokens signed by this RSA public key (PEM, e.g. keys/public.pem).
-    #[arg(
-        long,
-        value_name = "PEM",
-        env = "DICE_MCP_PUBLIC_KEY",
-        conflicts_with = "jwks",
-        help_heading = "Authentication"
-    )]
-    pub public_key: Option<PathBuf>,
-
-    /// Require bearer tokens signed by a key of this JWKS: a file, or an http(s) URL (cached
-    /// for 5 minutes, refetched on an unknown kid at most every 30 s, last good keys kept).
-    #[arg(
-        long,
-        value_name = "PATH_OR_URL",
-        env = "DICE_MCP_JWKS",
-        help_heading = "Authentication"
-    )]
-    pub jwks: Option<String>,
-
-    /// Accept only tokens from this issuer (iss); repeat for several.
-    #[arg(
-        long = "issuer",
-        value_name = "ISS",
-        env = "DICE_MCP_ISSUERS",
-        value_delimiter = ',',
-        help_heading = "Authentication"
-    )]
-    pub issuers: Vec<String>,
-
-    /// Accept only tokens for this audience (aud); repeat for several. Usually the public
-    /// MCP URL.
-    #[arg(
-        long = "audience",
-        value_name = "AUD",
-        env = "DICE_MCP_AUDIENCES",
-        value_delimiter = ',',
-        help_heading = "Authentication"
-    )]
-    pub audiences: Vec<String>,
-
-    /// Require this scope in every token (403 otherwise); repeat for several.
-    #[arg(
-        long = "required-scope",
-        value_name = "SCOPE",
-        env = "DICE_MCP_REQUIRED_SCOPES",
-        value_delimiter = ',',
-        help_heading = "Authentication"
-    )]
-    pub required_scopes: Vec<String>,
-
-    /// The public URL of the MCP endpoint, for the RFC 9728 metadata and the
-    /// WWW-Authenticate challenge (default: http://ADDR/mcp).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "DICE_MCP_RESOURCE_URL",
-        help_heading = "Authentication"
-    )]
-    pub resource_url: Option<String>,
-
-    /// An OAuth authorization server that issues tokens for this server, listed in the
-    /// RFC 9728 metadata so OAuth-capable clients can find it; repeat for several.
-    #[arg(
-        long = "authorization-server",
-        value_name = "URL",
-        env = "DICE_MCP_AUTHORIZATION_SERVERS",
-        value_delimiter = ',',
-        help_heading = "Authentication"
-    )]
-    pub authorization_servers: Vec<String>,
-
-    /// Allow listening on a non-loopback address without authentication. Anyone who can
-    /// reach the address can then call the tools.
-    #[arg(
-        long,
-        env = "DICE_MCP_INSECURE_NO_AUTH",
-        help_heading = "Authentication"
-    )]
-    pub insecure_no_auth: bool,
-
     /// Dice limits.
     #[command(flatten)]
     pub dice: DiceArgs,
@@ -438,9 +357,80 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
 
+    /// Who may call: the keys tokens are checked against, and what they must say.
+    #[command(flatten, next_help_heading = "Authentication")]
+    pub auth: AuthArgs,
+
     /// Connection and request bounds.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Bearer-token authentication of `serve`: the keys, the claims required, the RFC 9728
+/// metadata.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Require bearer tokens signed by this RSA public key (PEM, e.g. keys/public.pem).
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "DICE_MCP_PUBLIC_KEY",
+        conflicts_with = "jwks"
+    )]
+    pub public_key: Option<PathBuf>,
+
+    /// Require bearer tokens signed by a key of this JWKS: a file, or an http(s) URL (cached
+    /// for 5 minutes, refetched on an unknown kid at most every 30 s, last good keys kept).
+    #[arg(long, value_name = "PATH_OR_URL", env = "DICE_MCP_JWKS")]
+    pub jwks: Option<String>,
+
+    /// Accept only tokens from this issuer (iss); repeat for several.
+    #[arg(
+        long = "issuer",
+        value_name = "ISS",
+        env = "DICE_MCP_ISSUERS",
+        value_delimiter = ','
+    )]
+    pub issuers: Vec<String>,
+
+    /// Accept only tokens for this audience (aud); repeat for several. Usually the public
+    /// MCP URL.
+    #[arg(
+        long = "audience",
+        value_name = "AUD",
+        env = "DICE_MCP_AUDIENCES",
+        value_delimiter = ','
+    )]
+    pub audiences: Vec<String>,
+
+    /// Require this scope in every token (403 otherwise); repeat for several.
+    #[arg(
+        long = "required-scope",
+        value_name = "SCOPE",
+        env = "DICE_MCP_REQUIRED_SCOPES",
+        value_delimiter = ','
+    )]
+    pub required_scopes: Vec<String>,
+
+    /// The public URL of the MCP endpoint, for the RFC 9728 metadata and the
+    /// WWW-Authenticate challenge (default: http://ADDR/mcp).
+    #[arg(long, value_name = "URL", env = "DICE_MCP_RESOURCE_URL")]
+    pub resource_url: Option<String>,
+
+    /// An OAuth authorization server that issues tokens for this server, listed in the
+    /// RFC 9728 metadata so OAuth-capable clients can find it; repeat for several.
+    #[arg(
+        long = "authorization-server",
+        value_name = "URL",
+        env = "DICE_MCP_AUTHORIZATION_SERVERS",
+        value_delimiter = ','
+    )]
+    pub authorization_servers: Vec<String>,
+
+    /// Allow listening on a non-loopback address without authentication. Anyone who can
+    /// reach the address can then call the tools.
+    #[arg(long, env = "DICE_MCP_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 /// Bounds that keep a public server up whatever clients send: connections, timeouts,

@@ -16,7 +16,7 @@ use mcp_core::{
     SessionLimits, SessionMode, Transports,
 };
 
-use crate::cli::{LimitArgs, ServeArgs};
+use crate::cli::{AuthArgs, LimitArgs, ServeArgs};
 
 /// Runs the server until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -45,8 +45,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("check --allowed-host, --max-sessions, --max-body-bytes and the limits")?;
 
-    let has_key = args.public_key.is_some() || args.jwks.is_some();
-    if !has_key && !args.listen.addr.ip().is_loopback() && !args.insecure_no_auth {
+    let has_key = args.auth.public_key.is_some() || args.auth.jwks.is_some();
+    if !has_key && !args.listen.addr.ip().is_loopback() && !args.auth.insecure_no_auth {
         bail!(
             "refusing to listen on {}, which other machines can reach, without \
              authentication. Require tokens with --public-key PEM or --jwks PATH_OR_URL \
@@ -59,7 +59,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("could not read the address the server is listening on")?;
-    let auth = auth_from_args(&args, local).await?;
+    let auth = auth_from_args(&args.auth, local).await?;
     if auth.is_none() && !local.ip().is_loopback() {
         tracing::warn!(
             "listening on {local} without authentication (--insecure-no-auth): anyone who \
@@ -266,7 +266,7 @@ fn principal_of(claims: &VerifiedClaims) -> Principal {
 
 /// The bearer-auth layer and metadata the flags ask for; `None` without a key source.
 async fn auth_from_args(
-    args: &ServeArgs,
+    args: &AuthArgs,
     local: std::net::SocketAddr,
 ) -> anyhow::Result<Option<(BearerAuth, ResourceMetadata)>> {
     let keys = match (&args.public_key, &args.jwks) {
