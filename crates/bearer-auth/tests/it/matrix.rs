@@ -1,8 +1,9 @@
-//! Every way a bearer token can be wrong, over real HTTP, each with its status and challenge.
+//! Every way a bearer token can be wrong, each with its status and challenge, through the
+//! layer on a router (`oneshot`: what is tested is the answer, not the socket).
 
 use bearer_auth::{Audience, TokenRequest, mint_token};
+use http::{StatusCode, header};
 use jsonwebtoken::{EncodingKey, Header};
-use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -280,30 +281,27 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
-    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let app = protected_app(main_key().public().clone(), verifier_config());
     let good = sign(main_key(), Some(main_key().public().kid()), &good_claims());
-    let http = Client::new();
     for case in cases() {
         let query = case.query.replace("TOKEN", &good);
-        let mut request = http.get(format!("{base}/whoami{query}"));
-        if let Some(value) = &case.authorization {
-            request = request.header(header::AUTHORIZATION, value);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), case.status, "{}", case.name);
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let connection = response
-            .headers()
+        let answer = get(
+            &app,
+            &format!("/whoami{query}"),
+            case.authorization.as_deref(),
+        )
+        .await;
+        assert_eq!(answer.status, case.status, "{}", case.name);
+        let challenge = answer.challenge();
+        let connection = answer
+            .headers
             .get(header::CONNECTION)
             .map(|v| v.to_str().unwrap().to_owned());
         if case.status != StatusCode::OK {
             // The body was not read: the connection must not be reused.
             assert_eq!(connection.as_deref(), Some("close"), "{}", case.name);
         }
-        let body: Value = response.json().await.unwrap();
+        let body = answer.body;
         if case.status == StatusCode::OK {
             assert!(challenge.is_none(), "{}", case.name);
             assert_eq!(
@@ -369,7 +367,7 @@ async fn every_bad_token_gets_the_rfc_6750_answer_and_good_ones_pass() {
 /// clients show it to people, and `dice-mcp check` repeats it.
 #[tokio::test]
 async fn refusals_say_what_is_wrong_in_their_error_description() {
-    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let app = protected_app(main_key().public().clone(), verifier_config());
     let main = main_key();
     let kid = Some(main.public().kid());
     let now = now();
@@ -477,20 +475,10 @@ async fn refusals_say_what_is_wrong_in_their_error_description() {
             "the token lacks a required scope: dice:roll",
         ),
     ];
-    let http = Client::new();
     for (authorization, description) in cases {
-        let response = http
-            .get(format!("{base}/whoami"))
-            .header(header::AUTHORIZATION, &authorization)
-            .send()
-            .await
-            .unwrap();
-        let challenge = response.headers()[header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error_description"], description, "{challenge}");
+        let answer = get(&app, "/whoami", Some(&authorization)).await;
+        let challenge = answer.challenge().unwrap();
+        assert_eq!(answer.body["error_description"], description, "{challenge}");
         assert!(
             challenge.contains(&format!("error_description=\"{description}\"")),
             "{challenge}"
@@ -500,42 +488,28 @@ async fn refusals_say_what_is_wrong_in_their_error_description() {
 
 #[tokio::test]
 async fn insufficient_scope_names_the_required_scope() {
-    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let app = protected_app(main_key().public().clone(), verifier_config());
     let mut claims = good_claims();
     claims["scope"] = json!("read");
     let token = sign(main_key(), Some(main_key().public().kid()), &claims);
-    let response = Client::new()
-        .get(format!("{base}/whoami"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let challenge = response.headers()[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let answer = get(&app, "/whoami", bearer(&token).as_deref()).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let challenge = answer.challenge().unwrap();
     assert!(challenge.contains(r#"scope="dice:roll""#), "{challenge}");
 }
 
 #[tokio::test]
 async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
-    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let app = protected_app(main_key().public().clone(), verifier_config());
     let request = TokenRequest::new("minted", ISSUER, std::time::Duration::from_secs(60))
         .with_audience(Audience::Many(vec!["other".into(), RESOURCE.into()]))
         .with_scopes([SCOPE, "extra"])
         .with_claim("team", json!("dice"));
     let token = mint_token(main_key(), &request).unwrap();
-    let response = Client::new()
-        .get(format!("{base}/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["sub"], "minted");
-    assert_eq!(body["scopes"], json!(["dice:roll", "extra"]));
+    let answer = get(&app, "/whoami", bearer(&token).as_deref()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["sub"], "minted");
+    assert_eq!(answer.body["scopes"], json!(["dice:roll", "extra"]));
 
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.kid.as_deref(), Some(main_key().public().kid()));
@@ -563,14 +537,14 @@ async fn minted_tokens_pass_with_audience_lists_and_extra_claims() {
 
 #[tokio::test]
 async fn metadata_is_public_and_follows_rfc_9728() {
-    let base = serve_protected(main_key().public().clone(), verifier_config()).await;
+    let app = protected_app(main_key().public().clone(), verifier_config());
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
     ] {
-        let response = reqwest::get(format!("{base}{path}")).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let body: Value = response.json().await.unwrap();
+        let answer = get(&app, path, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        let body = answer.body;
         assert_eq!(body["resource"], RESOURCE);
         assert_eq!(body["bearer_methods_supported"], json!(["header"]));
         assert_eq!(body["scopes_supported"], json!([SCOPE]));

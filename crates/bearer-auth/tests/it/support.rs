@@ -62,12 +62,12 @@ pub fn verifier_config() -> VerifierConfig {
 }
 
 /// `GET /whoami` behind the layer (answers the verified `sub` and scopes), plus the
-/// metadata. Returns the base URL.
+/// metadata: the router the tests call through `oneshot` (the socket is not the point).
 #[cfg(feature = "layer")]
-pub async fn serve_protected(
+pub fn protected_app(
     keys: impl Into<bearer_auth::KeySource>,
     config: VerifierConfig,
-) -> String {
+) -> axum::Router {
     use axum::{Extension, Json, Router, routing::get};
     use bearer_auth::{BearerAuth, ResourceMetadata, VerifiedClaims, Verifier};
 
@@ -76,7 +76,7 @@ pub async fn serve_protected(
         .with_scopes([SCOPE.to_owned()]);
     let auth = BearerAuth::new(Verifier::new(keys, config).unwrap(), "dice-mcp")
         .with_resource_metadata(metadata.metadata_url());
-    let app = Router::new()
+    Router::new()
         .route(
             "/whoami",
             get(|Extension(claims): Extension<VerifiedClaims>| async move {
@@ -84,9 +84,45 @@ pub async fn serve_protected(
             }),
         )
         .layer(auth.layer())
-        .merge(metadata.router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+        .merge(metadata.router())
+}
+
+/// An answer of [`protected_app`]: status, headers and the JSON body.
+#[cfg(feature = "layer")]
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+#[cfg(feature = "layer")]
+impl Answer {
+    /// The `WWW-Authenticate` challenge, if there is one.
+    pub fn challenge(&self) -> Option<String> {
+        self.headers
+            .get(http::header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+/// `GET target` on `app`, with `authorization` as the header when given.
+#[cfg(feature = "layer")]
+pub async fn get(app: &axum::Router, target: &str, authorization: Option<&str>) -> Answer {
+    use tower::ServiceExt;
+    let mut request = http::Request::get(target).header(http::header::HOST, "resource.test");
+    if let Some(value) = authorization {
+        request = request.header(http::header::AUTHORIZATION, value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
 }
