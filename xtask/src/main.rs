@@ -53,8 +53,8 @@ enum Task {
         )]
         args: Vec<String>,
     },
-    /// Everything CI runs: fmt --check, clippy -D warnings, tests, docs -D warnings,
-    /// interop, a one-minute soak.
+    /// Everything CI runs: fmt --check, clippy -D warnings, tests (and bearer-auth without
+    /// default features), docs -D warnings, interop, a one-minute soak.
     Ci,
     /// Real clients against the real binary on 127.0.0.1.
     ///
@@ -184,6 +184,7 @@ fn ci() -> anyhow::Result<()> {
         ]),
     )?;
     run("cargo test", cargo().args(["test", "--workspace"]))?;
+    minimal_features()?;
     run(
         "cargo doc -D warnings",
         cargo()
@@ -193,6 +194,44 @@ fn ci() -> anyhow::Result<()> {
     interop::interop(&build_binary()?)?;
     soak::soak(&soak::Options { minutes: 1.0 })?;
     eprintln!("xtask: ci passed");
+    Ok(())
+}
+
+/// bearer-auth without its default features (keys, minting, verification only) builds,
+/// passes its tests and lints, and pulls in no web stack.
+fn minimal_features() -> anyhow::Result<()> {
+    let bare = ["-p", "bearer-auth", "--no-default-features"];
+    run(
+        "bearer-auth without default features: clippy",
+        cargo()
+            .arg("clippy")
+            .args(bare)
+            .args(["--all-targets", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "bearer-auth without default features: tests",
+        cargo().arg("test").args(bare),
+    )?;
+    let tree = cargo()
+        .arg("tree")
+        .args(bare)
+        .args(["-e", "normal", "--prefix", "none"])
+        .output()
+        .context("could not run cargo tree")?;
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    let web: Vec<&str> = tree
+        .lines()
+        .filter(|line| {
+            ["axum ", "reqwest ", "hyper ", "tower-http "]
+                .iter()
+                .any(|name| line.starts_with(name))
+        })
+        .collect();
+    anyhow::ensure!(
+        web.is_empty(),
+        "bearer-auth without default features depends on a web stack: {web:?}; keep axum, \
+         reqwest and hyper behind the `layer` and `remote-jwks` features"
+    );
     Ok(())
 }
 
