@@ -3,12 +3,11 @@
 use std::{process::Stdio, time::Duration};
 
 use serde_json::json;
+use test_support::{mcp_post, open_sse};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
-
-use crate::support::ACCEPT_BOTH;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
 
@@ -69,12 +68,9 @@ async fn serve_prints_its_url_answers_and_drains_on_sigterm() {
         "{url}"
     );
 
-    let http = crate::support::http();
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                       "params": {"name": "roll", "arguments": {"expression": "2d20kh1+3"}}});
-    let reply: serde_json::Value = http
-        .post(&url)
-        .header("accept", ACCEPT_BOTH)
+    let reply: serde_json::Value = mcp_post(&url)
         .json(&call)
         .send()
         .await
@@ -125,9 +121,7 @@ async fn env_vars_configure_serve() {
     let url = url.expect("no listening line");
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "roll_dice", "arguments": {"n_dice": 3}}});
-    let reply: serde_json::Value = crate::support::http()
-        .post(&url)
-        .header("accept", ACCEPT_BOTH)
+    let reply: serde_json::Value = mcp_post(&url)
         .json(&call)
         .send()
         .await
@@ -189,7 +183,7 @@ async fn both_transports_are_announced_and_sse_only_serves_sse() {
     let (child, url, log) = start(&["--addr", "127.0.0.1:0"]).await;
     assert!(url.ends_with("/mcp"), "{url}");
     let sse_url = url.replace("/mcp", "/sse");
-    let response = reqwest::get(&sse_url).await.unwrap();
+    let response = open_sse(&sse_url).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -207,9 +201,7 @@ async fn both_transports_are_announced_and_sse_only_serves_sse() {
 
     let (child, url, _log) = start(&["--addr", "127.0.0.1:0", "--transport", "sse"]).await;
     assert!(url.ends_with("/sse"), "{url}");
-    let mcp = crate::support::http()
-        .post(url.replace("/sse", "/mcp"))
-        .header("accept", ACCEPT_BOTH)
+    let mcp = mcp_post(&url.replace("/sse", "/mcp"))
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
         .await

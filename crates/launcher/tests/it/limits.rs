@@ -7,13 +7,16 @@ use dice_tools::DiceConfig;
 use mcp_core::{HttpConfig, SessionLimits, SessionMode};
 use reqwest::{StatusCode, header};
 use serde_json::json;
+use test_support::{SESSION_HEADER, http, initialize_body, mcp_post, open_session};
 
-use crate::support::{TestServer, initialize_body, mcp_post};
+use crate::support::TestServer;
 
 #[tokio::test]
 async fn healthz_answers_200() {
     let server = TestServer::start(SessionMode::Stateless).await;
-    let response = reqwest::get(format!("{}/healthz", server.base))
+    let response = http()
+        .get(format!("{}/healthz", server.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -35,21 +38,9 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
         .session_mode(SessionMode::Stateful)
         .session_limits(limits);
     let server = TestServer::start_with(builder, DiceConfig::default()).await;
-    let http = crate::support::http();
     let mut sessions = Vec::new();
     for _ in 0..2 {
-        let response = mcp_post(&server.mcp_url)
-            .json(&initialize_body(1, "2025-06-18", "it"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        sessions.push(
-            response.headers()["mcp-session-id"]
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        );
+        sessions.push(open_session(&server.mcp_url, "2025-06-18", |request| request).await);
     }
     let response = mcp_post(&server.mcp_url)
         .json(&initialize_body(1, "2025-06-18", "it"))
@@ -59,9 +50,9 @@ async fn session_cap_answers_503_and_frees_up_after_delete() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(header::RETRY_AFTER));
 
-    let deleted = http
+    let deleted = http()
         .delete(&server.mcp_url)
-        .header("mcp-session-id", &sessions[0])
+        .header(SESSION_HEADER, &sessions[0])
         .send()
         .await
         .unwrap();

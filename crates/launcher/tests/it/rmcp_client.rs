@@ -152,7 +152,7 @@ async fn trailing_slash_url_works_without_redirect() {
     let server = TestServer::start(SessionMode::Stateless).await;
     // Answered in place: a client that does not follow redirects gets 200, not a 3xx.
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let direct = crate::support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;
+    let direct = test_support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;
     assert_eq!(direct.status(), reqwest::StatusCode::OK);
     let client = connect(
         &format!("{}/", server.mcp_url),
