@@ -10,7 +10,7 @@ use test_support::{
 };
 use tokio::process::Command;
 
-use crate::binary::{BIN, start};
+use crate::binary::{BIN, start, start_command};
 
 async fn dice_mcp(args: &[&str]) -> std::process::Output {
     tokio::time::timeout(
@@ -309,7 +309,8 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path()).await;
     let public = dir.path().join("public.pem");
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "serve",
             "--addr",
@@ -319,21 +320,8 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
             "--authorization-server",
             "https://auth.example",
         ])
-        .env("RUST_LOG", "trace")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut url = None;
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    let url = url.unwrap();
+        .env("RUST_LOG", "trace");
+    let (mut child, url, log) = start_command(command).await;
     let base = url.trim_end_matches("/mcp").to_owned();
     let metadata: Value = http()
         .get(format!("{base}/.well-known/oauth-protected-resource"))
@@ -362,11 +350,7 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
         let _ = response.text().await;
     }
     child.kill().await.unwrap();
-    let mut log = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    let log = log.await.unwrap().join("\n");
     let signature = good.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a token reached the log:\n{log}");
     assert!(

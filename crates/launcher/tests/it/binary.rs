@@ -11,20 +11,21 @@ use tokio::{
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
 
-/// Starts `dice-mcp serve ARGS` and returns it with the base URL from its log line.
+/// Starts `dice-mcp serve ARGS` at the default log level and returns it with the base URL
+/// from its log line.
 pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut command = Command::new(BIN);
-    command.arg("serve").args(args);
+    command.arg("serve").args(args).env_remove("RUST_LOG");
     start_command(command).await
 }
 
-/// Starts `command` (a `dice-mcp serve`, perhaps under a wrapper such as `prlimit`) and
-/// returns it with the base URL from its log line and a task collecting the rest of its log.
+/// Starts `command` (a `dice-mcp serve`, perhaps under a wrapper such as `prlimit`, with
+/// the `RUST_LOG` it sets or clears) and returns it with the base URL from its log line and
+/// a task collecting the rest of its log.
 pub async fn start_command(
     mut command: Command,
 ) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = command
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

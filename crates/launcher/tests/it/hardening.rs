@@ -32,6 +32,7 @@ async fn slowloris_under_a_low_fd_limit_does_not_lock_out_a_real_client() {
         "--header-read-timeout",
         "2s",
     ]);
+    command.env_remove("RUST_LOG");
     let (_child, url, _log) = start_command(command).await;
     let addr = host_port(&url);
     // More half-sent heads than the server has descriptors for.
