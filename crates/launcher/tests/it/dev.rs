@@ -26,7 +26,7 @@ use tokio::{
     process::Command as Process,
 };
 
-use test_support::{ACCEPT_BOTH, http};
+use test_support::{ACCEPT_BOTH, client_builder, http};
 
 use crate::binary::BIN;
 
@@ -227,7 +227,7 @@ async fn published_host_is_accepted_and_the_token_is_bound_to_the_public_url() {
         .trim_end_matches("/mcp")
         .parse()
         .unwrap();
-    let http = reqwest::Client::builder()
+    let http = client_builder()
         .resolve(PUBLIC_HOST, SocketAddr::from(([127, 0, 0, 1], port)))
         .build()
         .unwrap();

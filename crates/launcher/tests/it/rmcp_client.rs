@@ -18,10 +18,13 @@ use crate::support::TestServer;
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
+/// rmcp's transport on the shared client, which does not follow redirects (nor does
+/// OpenAI's), so a redirect fails these tests instead of passing them unseen.
 fn transport(url: &str) -> StreamableHttpClientTransport<reqwest::Client> {
-    StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
-        url.to_owned(),
-    ))
+    StreamableHttpClientTransport::with_client(
+        test_support::http(),
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+    )
 }
 
 async fn connect(url: &str, version: ProtocolVersion) -> Client {
