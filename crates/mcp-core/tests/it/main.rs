@@ -180,6 +180,9 @@ async fn idle_sessions_expire() {
             .json(&sleep_call(0))
             .send()
     };
+    // The session works while it is in use, so a 404 below is its expiry and nothing else.
+    assert_eq!(call().await.unwrap().status(), StatusCode::OK);
+
     // Each request counts as activity, so wait well past the idle timeout before asking.
     let mut status = StatusCode::OK;
     for _ in 0..5 {
