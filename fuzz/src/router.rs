@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Limited};
 use mcp_core::{HttpConfig, McpServer, SessionMode, Transports};
 use serde_json::{Value, json};
 use sse_stream::SseStream;
+use test_support::{ACCEPT_BOTH, initialize_body, initialized_notification};
 use tower::ServiceExt;
 use tower_http::normalize_path::NormalizePath;
 
@@ -38,7 +39,6 @@ const VERSIONS: [Option<&str>; 8] = [
 ];
 /// Revisions with an `initialize` handshake, which a stateful session is opened with.
 const INITIALIZE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
@@ -205,9 +205,7 @@ async fn open_session(server: &Server, version: Option<&str>) -> String {
     let protocol = version
         .filter(|version| INITIALIZE_VERSIONS.contains(version))
         .unwrap_or("2025-11-25");
-    let initialize = json!({"jsonrpc": "2.0", "id": "fuzz-init", "method": "initialize",
-        "params": {"protocolVersion": protocol, "capabilities": {},
-                   "clientInfo": {"name": "dice-mcp-fuzz", "version": "0"}}});
+    let initialize = initialize_body("fuzz-init", protocol, "dice-mcp-fuzz");
     let (status, headers, answer) = server
         .answer(request(
             Method::POST,
@@ -229,7 +227,7 @@ async fn open_session(server: &Server, version: Option<&str>) -> String {
             )
         })
         .to_owned();
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let initialized = initialized_notification();
     let (status, _, _) = server
         .answer(request(
             Method::POST,
@@ -282,17 +280,10 @@ pub fn sse_messages(data: &[u8]) {
         assert_eq!(endpoint.event.as_deref(), Some("endpoint"));
         let endpoint = endpoint.data.unwrap_or_default();
 
-        let initialize = json!({"jsonrpc": "2.0", "id": "fuzz-init", "method": "initialize",
-            "params": {"protocolVersion": "2024-11-05", "capabilities": {},
-                       "clientInfo": {"name": "dice-mcp-fuzz", "version": "0"}}});
+        let initialize = initialize_body("fuzz-init", "2024-11-05", "dice-mcp-fuzz");
         post_accepted(server, &endpoint, initialize).await;
         read_until_answer(&mut events, "fuzz-init").await;
-        post_accepted(
-            server,
-            &endpoint,
-            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        )
-        .await;
+        post_accepted(server, &endpoint, initialized_notification()).await;
 
         for body in data.split(|byte| *byte == b'\n').take(MAX_POSTS) {
             let (status, headers, answer) = server

@@ -9,10 +9,11 @@ use tokio::{
     net::TcpStream,
 };
 
+use test_support::{ACCEPT_BOTH, http, initialize_body, post_rpc, session_id};
+
 use crate::{
     auth::{keygen, token},
     binary::start,
-    support::ACCEPT_BOTH,
 };
 
 /// What the server did with one request.
@@ -390,15 +391,13 @@ async fn no_hostile_request_gets_a_5xx_or_a_hang() {
             .trim_start_matches("http://")
             .trim_end_matches("/mcp")
             .to_owned();
-        let session = crate::support::post_rpc(
+        let opened = post_rpc(
             &url,
             Some(&token),
-            &crate::support::initialize_body(1, "2025-06-18", "sweep"),
+            &initialize_body(1, "2025-06-18", "sweep"),
         )
-        .await
-        .headers()
-        .get("mcp-session-id")
-        .map_or_else(|| "none".to_owned(), |v| v.to_str().unwrap().to_owned());
+        .await;
+        let session = session_id(&opened).unwrap_or_else(|| "none".to_owned());
 
         let cases = sweep(&token, &session, dir.path());
         assert!(cases.len() > 100, "{} cases", cases.len());
@@ -422,7 +421,7 @@ async fn no_hostile_request_gets_a_5xx_or_a_hang() {
         );
         assert!(answered > 100, "{answered} answered");
         // And the server still serves.
-        let health = crate::support::http()
+        let health = http()
             .get(format!("http://{addr}/healthz"))
             .send()
             .await

@@ -4,13 +4,13 @@ use std::{os::unix::fs::PermissionsExt, path::Path, process::Stdio, time::Durati
 
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
+use test_support::{
+    ACCEPT_BOTH, EventStream, PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, initialize_body,
+    open_session, post_rpc,
+};
 use tokio::process::Command;
 
-use crate::support::post_rpc;
-use crate::{
-    binary::{BIN, start},
-    support::ACCEPT_BOTH,
-};
+use crate::binary::{BIN, start, start_command};
 
 async fn dice_mcp(args: &[&str]) -> std::process::Output {
     tokio::time::timeout(
@@ -138,7 +138,7 @@ async fn served_with_a_public_key_mcp_and_sse_need_a_token_and_health_and_metada
     ])
     .await;
     let base = url.trim_end_matches("/mcp").to_owned();
-    let http = crate::support::http();
+    let http = http();
 
     // No token: 401 with a challenge pointing at the metadata, on every MCP route.
     let refused = post_rpc(&url, None, &list_call()).await;
@@ -309,7 +309,8 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path()).await;
     let public = dir.path().join("public.pem");
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "serve",
             "--addr",
@@ -319,23 +320,10 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
             "--authorization-server",
             "https://auth.example",
         ])
-        .env("RUST_LOG", "trace")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut url = None;
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    let url = url.unwrap();
+        .env("RUST_LOG", "trace");
+    let (mut child, url, log) = start_command(command).await;
     let base = url.trim_end_matches("/mcp").to_owned();
-    let metadata: Value = crate::support::http()
+    let metadata: Value = http()
         .get(format!("{base}/.well-known/oauth-protected-resource"))
         .send()
         .await
@@ -349,10 +337,9 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
     );
 
     let good = token(dir.path(), &[]).await;
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}});
+    let init = initialize_body(0, "2025-03-26", "it");
     for value in [format!("Bearer {good}"), format!("Bearer x{good}")] {
-        let response = crate::support::http()
+        let response = http()
             .post(&url)
             .header(header::AUTHORIZATION, value)
             .header(header::ACCEPT, ACCEPT_BOTH)
@@ -363,11 +350,7 @@ async fn tokens_never_reach_the_log_even_at_trace_level() {
         let _ = response.text().await;
     }
     child.kill().await.unwrap();
-    let mut log = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push_str(&line);
-        log.push('\n');
-    }
+    let log = log.await.unwrap().join("\n");
     let signature = good.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a token reached the log:\n{log}");
     assert!(
@@ -382,26 +365,16 @@ async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports(
     let base = url.trim_end_matches("/mcp").to_owned();
     let alice = token(dir.path(), &["--sub", "alice"]).await;
     let mallory = token(dir.path(), &["--sub", "mallory"]).await;
-    let http = crate::support::http();
+    let http = http();
 
-    let opened = post_rpc(
-        &url,
-        Some(&alice),
-        &crate::support::initialize_body(1, "2025-06-18", "alice"),
-    )
-    .await;
-    assert_eq!(opened.status(), StatusCode::OK);
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let session = open_session(&url, "2025-06-18", |request| request.bearer_auth(&alice)).await;
     let in_session = |token: &str, method: reqwest::Method| {
         let request = http
             .request(method.clone(), &url)
             .bearer_auth(token)
-            .header("accept", ACCEPT_BOTH)
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-06-18");
+            .header(header::ACCEPT, ACCEPT_BOTH)
+            .header(SESSION_HEADER, &session)
+            .header(PROTOCOL_VERSION_HEADER, "2025-06-18");
         if method == reqwest::Method::POST {
             request.json(&list_call())
         } else {
@@ -431,12 +404,13 @@ async fn a_session_belongs_to_the_token_holder_who_opened_it_on_both_transports(
         .await
         .unwrap();
     assert_eq!(opened.status(), StatusCode::OK);
-    let mut stream = launcher::sse_client::SseStream::new(opened);
-    let path = stream.next_event().await.unwrap().data;
+    // Kept open: the session lives as long as its stream.
+    let mut stream = EventStream::from_response(opened);
+    let path = stream.endpoint().await;
     let post = |token: &str| {
         http.post(format!("{base}{path}"))
             .bearer_auth(token)
-            .json(&crate::support::initialize_body(1, "2024-11-05", "x"))
+            .json(&initialize_body(1, "2024-11-05", "x"))
             .send()
     };
     assert_eq!(
@@ -470,7 +444,7 @@ async fn the_access_log_has_method_path_and_status_but_no_token_or_session_id() 
     let listed = post_rpc(&url, Some(&good), &list_call()).await;
     assert_eq!(listed.status(), StatusCode::OK);
     let secret_session = "0123456789abcdef0123456789abcdef";
-    let unknown = crate::support::http()
+    let unknown = http()
         .post(format!("{base}/messages/?session_id={secret_session}"))
         .bearer_auth(&good)
         .json(&list_call())

@@ -3,29 +3,29 @@
 use std::{process::Stdio, time::Duration};
 
 use serde_json::json;
+use test_support::{mcp_post, open_sse};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
-use crate::support::ACCEPT_BOTH;
-
 pub const BIN: &str = env!("CARGO_BIN_EXE_dice-mcp");
 
-/// Starts `dice-mcp serve ARGS` and returns it with the base URL from its log line.
+/// Starts `dice-mcp serve ARGS` at the default log level and returns it with the base URL
+/// from its log line.
 pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut command = Command::new(BIN);
-    command.arg("serve").args(args);
+    command.arg("serve").args(args).env_remove("RUST_LOG");
     start_command(command).await
 }
 
-/// Starts `command` (a `dice-mcp serve`, perhaps under a wrapper such as `prlimit`) and
-/// returns it with the base URL from its log line and a task collecting the rest of its log.
+/// Starts `command` (a `dice-mcp serve`, perhaps under a wrapper such as `prlimit`, with
+/// the `RUST_LOG` it sets or clears) and returns it with the base URL from its log line and
+/// a task collecting the rest of its log.
 pub async fn start_command(
     mut command: Command,
 ) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = command
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -69,12 +69,9 @@ async fn serve_prints_its_url_answers_and_drains_on_sigterm() {
         "{url}"
     );
 
-    let http = crate::support::http();
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                       "params": {"name": "roll", "arguments": {"expression": "2d20kh1+3"}}});
-    let reply: serde_json::Value = http
-        .post(&url)
-        .header("accept", ACCEPT_BOTH)
+    let reply: serde_json::Value = mcp_post(&url)
         .json(&call)
         .send()
         .await
@@ -125,9 +122,7 @@ async fn env_vars_configure_serve() {
     let url = url.expect("no listening line");
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "roll_dice", "arguments": {"n_dice": 3}}});
-    let reply: serde_json::Value = crate::support::http()
-        .post(&url)
-        .header("accept", ACCEPT_BOTH)
+    let reply: serde_json::Value = mcp_post(&url)
         .json(&call)
         .send()
         .await
@@ -189,7 +184,7 @@ async fn both_transports_are_announced_and_sse_only_serves_sse() {
     let (child, url, log) = start(&["--addr", "127.0.0.1:0"]).await;
     assert!(url.ends_with("/mcp"), "{url}");
     let sse_url = url.replace("/mcp", "/sse");
-    let response = reqwest::get(&sse_url).await.unwrap();
+    let response = open_sse(&sse_url).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -207,9 +202,7 @@ async fn both_transports_are_announced_and_sse_only_serves_sse() {
 
     let (child, url, _log) = start(&["--addr", "127.0.0.1:0", "--transport", "sse"]).await;
     assert!(url.ends_with("/sse"), "{url}");
-    let mcp = crate::support::http()
-        .post(url.replace("/sse", "/mcp"))
-        .header("accept", ACCEPT_BOTH)
+    let mcp = mcp_post(&url.replace("/sse", "/mcp"))
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
         .await

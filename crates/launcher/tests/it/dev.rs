@@ -26,7 +26,9 @@ use tokio::{
     process::Command as Process,
 };
 
-use crate::{binary::BIN, support::ACCEPT_BOTH};
+use test_support::{ACCEPT_BOTH, client_builder, http};
+
+use crate::binary::BIN;
 
 fn roll_call() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -77,7 +79,7 @@ async fn local_dev_prints_a_working_url_and_token_and_stops_cleanly_on_ctrl_c() 
         "{url}"
     );
 
-    let http = crate::support::http();
+    let http = http();
     let refused = http
         .post(&url)
         .header(header::ACCEPT, ACCEPT_BOTH)
@@ -225,7 +227,7 @@ async fn published_host_is_accepted_and_the_token_is_bound_to_the_public_url() {
         .trim_end_matches("/mcp")
         .parse()
         .unwrap();
-    let http = reqwest::Client::builder()
+    let http = client_builder()
         .resolve(PUBLIC_HOST, SocketAddr::from(([127, 0, 0, 1], port)))
         .build()
         .unwrap();

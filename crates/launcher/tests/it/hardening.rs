@@ -9,10 +9,9 @@ use tokio::{
     process::Command,
 };
 
-use crate::{
-    binary::{BIN, start, start_command, terminate},
-    support::ACCEPT_BOTH,
-};
+use test_support::{ACCEPT_BOTH, client_builder, mcp_post};
+
+use crate::binary::{BIN, start, start_command, terminate};
 
 fn host_port(url: &str) -> String {
     url.trim_start_matches("http://")
@@ -33,6 +32,7 @@ async fn slowloris_under_a_low_fd_limit_does_not_lock_out_a_real_client() {
         "--header-read-timeout",
         "2s",
     ]);
+    command.env_remove("RUST_LOG");
     let (_child, url, _log) = start_command(command).await;
     let addr = host_port(&url);
     // More half-sent heads than the server has descriptors for.
@@ -52,7 +52,7 @@ async fn slowloris_under_a_low_fd_limit_does_not_lock_out_a_real_client() {
     let mut served = false;
     let mut refused = 0;
     while Instant::now() < deadline {
-        let client = reqwest::Client::builder()
+        let client = client_builder()
             .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(3))
             .build()
@@ -79,13 +79,7 @@ async fn slowloris_under_a_low_fd_limit_does_not_lock_out_a_real_client() {
     );
     let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}});
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("accept", ACCEPT_BOTH)
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
+    let response = mcp_post(&url).json(&call).send().await.unwrap();
     assert_eq!(response.status(), 200);
     drop(held);
 }

@@ -3,38 +3,29 @@
 //! of the session, then `tools/call`.
 
 use mcp_core::SessionMode;
-use reqwest::{Client, Response, StatusCode, header};
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use test_support::{
+    SESSION_HEADER, http, initialize_body, initialized_notification, mcp_post, rpc_message,
+    session_id,
+};
 
-use crate::support::{ACCEPT_BOTH, TestServer, initialize_body, rpc_message};
+use crate::support::TestServer;
 
-const SESSION: &str = "mcp-session-id";
-
-async fn post(http: &Client, url: &str, session: Option<&str>, body: &Value) -> Response {
-    let mut request = http
-        .post(url)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, "application/json")
-        .json(body);
+async fn post(url: &str, session: Option<&str>, body: &Value) -> Response {
+    let mut request = mcp_post(url).json(body);
     if let Some(session) = session {
-        request = request.header(SESSION, session);
+        request = request.header(SESSION_HEADER, session);
     }
     request.send().await.unwrap()
 }
 
 async fn rpc(response: Response, id: i64) -> Value {
     assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    rpc_message(&content_type, response, id).await
+    rpc_message(response, id).await
 }
 
 struct Flow {
-    http: Client,
     url: String,
     session: Option<String>,
 }
@@ -42,29 +33,17 @@ struct Flow {
 impl Flow {
     /// Steps 1 to 4: initialize, initialized, tools/list, DELETE. Returns the DELETE status.
     async fn up_to_delete(url: &str) -> (Self, StatusCode) {
-        let http = crate::support::http();
-        let response = post(
-            &http,
-            url,
-            None,
-            &initialize_body(0, "2025-03-26", "openai-mcp"),
-        )
-        .await;
-        let session = response
-            .headers()
-            .get(SESSION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let response = post(url, None, &initialize_body(0, "2025-03-26", "openai-mcp")).await;
+        let session = session_id(&response);
         let init = rpc(response, 0).await;
         assert_eq!(init["result"]["protocolVersion"], "2025-03-26");
         assert!(init["result"]["capabilities"]["tools"].is_object());
 
-        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let response = post(&http, url, session.as_deref(), &initialized).await;
+        let response = post(url, session.as_deref(), &initialized_notification()).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
 
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
-        let tools = rpc(post(&http, url, session.as_deref(), &list).await, 1).await;
+        let tools = rpc(post(url, session.as_deref(), &list).await, 1).await;
         let names: Vec<&str> = tools["result"]["tools"]
             .as_array()
             .unwrap()
@@ -73,14 +52,13 @@ impl Flow {
             .collect();
         assert_eq!(names, ["roll_dice", "roll"]);
 
-        let mut delete = http.delete(url);
+        let mut delete = http().delete(url);
         if let Some(session) = &session {
-            delete = delete.header(SESSION, session);
+            delete = delete.header(SESSION_HEADER, session);
         }
         let status = delete.send().await.unwrap().status();
         (
             Self {
-                http,
                 url: url.to_owned(),
                 session,
             },
@@ -93,7 +71,7 @@ impl Flow {
             "jsonrpc": "2.0", "id": 2, "method": "tools/call",
             "params": {"name": "roll_dice", "arguments": {"n_dice": 3}}
         });
-        post(&self.http, &self.url, self.session.as_deref(), &call).await
+        post(&self.url, self.session.as_deref(), &call).await
     }
 }
 

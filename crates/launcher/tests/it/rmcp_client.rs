@@ -18,10 +18,13 @@ use crate::support::TestServer;
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
+/// rmcp's transport on the shared client, which does not follow redirects (nor does
+/// OpenAI's), so a redirect fails these tests instead of passing them unseen.
 fn transport(url: &str) -> StreamableHttpClientTransport<reqwest::Client> {
-    StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
-        url.to_owned(),
-    ))
+    StreamableHttpClientTransport::with_client(
+        test_support::http(),
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+    )
 }
 
 async fn connect(url: &str, version: ProtocolVersion) -> Client {
@@ -152,7 +155,7 @@ async fn trailing_slash_url_works_without_redirect() {
     let server = TestServer::start(SessionMode::Stateless).await;
     // Answered in place: a client that does not follow redirects gets 200, not a 3xx.
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let direct = crate::support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;
+    let direct = test_support::post_rpc(&format!("{}/", server.mcp_url), None, &list).await;
     assert_eq!(direct.status(), reqwest::StatusCode::OK);
     let client = connect(
         &format!("{}/", server.mcp_url),

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use mcp_core::{HttpConfig, McpServer, SessionLimits, SessionMode};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
@@ -16,10 +16,12 @@ use rmcp::{
     service::RequestContext,
 };
 use serde_json::{Value, json};
+use test_support::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, mcp_post, open_session};
 use tokio::sync::oneshot;
 
 mod limits;
 mod owners;
+mod router;
 
 /// One tool, `sleep {ms}`, that answers "slept" after waiting (or, given `bytes`, that many
 /// bytes of text).
@@ -55,8 +57,6 @@ impl ServerHandler for Sleeper {
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
     }
 }
-
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 struct Running {
     url: String,
@@ -101,18 +101,9 @@ async fn shutdown_signal_lets_in_flight_requests_finish() {
         .build()
         .unwrap();
     let mut server = start(config).await;
-    let http = Client::new();
     let in_flight = tokio::spawn({
         let url = format!("{}/mcp", server.url);
-        let http = http.clone();
-        async move {
-            http.post(url)
-                .header("accept", ACCEPT_BOTH)
-                .json(&sleep_call(600))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { mcp_post(&url).json(&sleep_call(600)).send().await.unwrap() }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let signalled = Instant::now();
@@ -129,7 +120,7 @@ async fn shutdown_signal_lets_in_flight_requests_finish() {
         .unwrap()
         .unwrap();
     assert!(signalled.elapsed() < Duration::from_secs(5));
-    let after = http.get(format!("{}/healthz", server.url)).send().await;
+    let after = http().get(format!("{}/healthz", server.url)).send().await;
     assert!(after.is_err(), "no new connections after shutdown");
 }
 
@@ -140,38 +131,10 @@ async fn open_streams_are_cut_after_the_grace_period() {
         .build()
         .unwrap();
     let mut server = start(config).await;
-    let http = Client::new();
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "it", "version": "0"}}});
-    let response = http
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = response.text().await.unwrap();
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    http.post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .header("mcp-session-id", &session)
-        .json(&initialized)
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/mcp", server.url);
+    let session = open_session(&url, "2025-06-18", |request| request).await;
     // A standalone GET stream stays open until the server ends it.
-    let stream = http
-        .get(format!("{}/mcp", server.url))
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let stream = open_standalone_stream(&url, &session).await;
     assert_eq!(stream.status(), StatusCode::OK);
 
     server.stop.take().unwrap().send(()).unwrap();
@@ -181,6 +144,18 @@ async fn open_streams_are_cut_after_the_grace_period() {
         .unwrap()
         .unwrap();
     drop(stream);
+}
+
+/// `GET /mcp` in `session`: the stream on which the server may send unprompted messages.
+async fn open_standalone_stream(url: &str, session: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .header("accept", "text/event-stream")
+        .header(SESSION_HEADER, session)
+        .header(PROTOCOL_VERSION_HEADER, "2025-06-18")
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -196,36 +171,23 @@ async fn idle_sessions_expire() {
         .build()
         .unwrap();
     let server = start(config).await;
-    let http = Client::new();
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-03-26", "capabilities": {},
-        "clientInfo": {"name": "it", "version": "0"}}});
-    let response = http
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let _ = response.text().await.unwrap();
+    let url = format!("{}/mcp", server.url);
+    let session = open_session(&url, "2025-06-18", |request| request).await;
+    let call = || {
+        mcp_post(&url)
+            .header(SESSION_HEADER, &session)
+            .header(PROTOCOL_VERSION_HEADER, "2025-06-18")
+            .json(&sleep_call(0))
+            .send()
+    };
+    // The session works while it is in use, so a 404 below is its expiry and nothing else.
+    assert_eq!(call().await.unwrap().status(), StatusCode::OK);
 
     // Each request counts as activity, so wait well past the idle timeout before asking.
     let mut status = StatusCode::OK;
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(800)).await;
-        status = http
-            .post(format!("{}/mcp", server.url))
-            .header("accept", ACCEPT_BOTH)
-            .header("mcp-session-id", &session)
-            .json(&sleep_call(0))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        status = call().await.unwrap().status();
         if status == StatusCode::NOT_FOUND {
             break;
         }
@@ -236,18 +198,15 @@ async fn idle_sessions_expire() {
 #[tokio::test]
 async fn unknown_session_gets_404_and_healthz_200() {
     let server = start(HttpConfig::default()).await;
-    let http = Client::new();
-    let status = http
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .header("mcp-session-id", "no-such-session")
+    let status = mcp_post(&format!("{}/mcp", server.url))
+        .header(SESSION_HEADER, "no-such-session")
         .json(&sleep_call(0))
         .send()
         .await
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let health = http
+    let health = http()
         .get(format!("{}/healthz", server.url))
         .send()
         .await

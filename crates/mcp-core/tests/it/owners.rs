@@ -5,14 +5,19 @@
 use std::time::Duration;
 
 use axum::{extract::Request, middleware::Next, response::Response};
-use futures::StreamExt;
 use mcp_core::{
     HttpConfig, McpServer, Principal, RateLimit, RequestLimits, SessionLimits, SessionMode,
 };
-use reqwest::{Client, StatusCode};
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use test_support::{
+    EventStream, PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, initialize_body, mcp_post,
+    open_session,
+};
 
-use crate::{ACCEPT_BOTH, Running, Sleeper, start_app};
+use crate::{Running, Sleeper, start_app};
+
+const VERSION: &str = "2025-06-18";
 
 async fn principal_from_header(mut request: Request, next: Next) -> Response {
     if let Some(name) = request
@@ -34,42 +39,20 @@ async fn start_with_principals(config: HttpConfig) -> Running {
     start_app(server, app).await
 }
 
-fn initialize() -> serde_json::Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"}}})
+/// Opens a `/mcp` session as `who`; its id.
+async fn open_session_as(server: &Running, who: &str) -> String {
+    let url = format!("{}/mcp", server.url);
+    open_session(&url, VERSION, |request| request.header("x-principal", who)).await
 }
 
-/// `initialize` as `who`; the status and the session id.
-async fn open_session(server: &Running, who: &str) -> (StatusCode, Option<String>) {
-    let response = Client::new()
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .header("x-principal", who)
-        .json(&initialize())
-        .send()
-        .await
-        .unwrap();
-    let id = response
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (response.status(), id)
-}
-
-async fn in_session(
-    server: &Running,
-    who: &str,
-    session: &str,
-    method: reqwest::Method,
-) -> StatusCode {
-    let mut request = Client::new()
+async fn in_session(server: &Running, who: &str, session: &str, method: Method) -> StatusCode {
+    let mut request = http()
         .request(method.clone(), format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
+        .header("accept", test_support::ACCEPT_BOTH)
         .header("x-principal", who)
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-06-18");
-    if method == reqwest::Method::POST {
+        .header(SESSION_HEADER, session)
+        .header(PROTOCOL_VERSION_HEADER, VERSION);
+    if method == Method::POST {
         request = request.json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     }
     request.send().await.unwrap().status()
@@ -78,22 +61,8 @@ async fn in_session(
 #[tokio::test]
 async fn another_principal_gets_404_on_a_stateful_session_and_cannot_delete_it() {
     let server = start_with_principals(HttpConfig::default()).await;
-    let (status, id) = open_session(&server, "alice").await;
-    assert_eq!(status, StatusCode::OK);
-    let id = id.unwrap();
-    let initialized = Client::new()
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .header("x-principal", "alice")
-        .header("mcp-session-id", &id)
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(initialized.status(), StatusCode::ACCEPTED);
+    let id = open_session_as(&server, "alice").await;
 
-    use reqwest::Method;
     for method in [Method::POST, Method::GET, Method::DELETE] {
         let status = in_session(&server, "mallory", &id, method.clone()).await;
         assert_eq!(
@@ -103,11 +72,9 @@ async fn another_principal_gets_404_on_a_stateful_session_and_cannot_delete_it()
         );
     }
     // Nor may a request without a principal use it.
-    let anonymous = Client::new()
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
-        .header("mcp-session-id", &id)
-        .header("mcp-protocol-version", "2025-06-18")
+    let anonymous = mcp_post(&format!("{}/mcp", server.url))
+        .header(SESSION_HEADER, &id)
+        .header(PROTOCOL_VERSION_HEADER, VERSION)
         .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
         .send()
         .await
@@ -129,64 +96,53 @@ async fn another_principal_gets_404_on_a_stateful_session_and_cannot_delete_it()
     );
 }
 
-/// Opens `/sse` as `who`; the stream (kept open) and the message URL.
-async fn open_sse(server: &Running, who: &str) -> (reqwest::Response, String) {
-    let mut stream = Client::new()
+/// `GET /sse` as `who`.
+async fn get_sse_as(server: &Running, who: &str) -> reqwest::Response {
+    http()
         .get(format!("{}/sse", server.url))
         .header("x-principal", who)
         .send()
         .await
-        .unwrap();
-    assert_eq!(stream.status(), StatusCode::OK);
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let path = text
-        .lines()
-        .find_map(|line| line.strip_prefix("data:"))
         .unwrap()
-        .trim()
-        .to_owned();
-    (stream, format!("{}{path}", server.url))
+}
+
+/// Opens `/sse` as `who`; the stream (kept open) and the message URL.
+async fn open_sse_as(server: &Running, who: &str) -> (EventStream, String) {
+    let response = get_sse_as(server, who).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = EventStream::from_response(response);
+    let path = events.endpoint().await;
+    (events, format!("{}{path}", server.url))
 }
 
 #[tokio::test]
 async fn another_principal_cannot_post_into_an_sse_session() {
     let server = start_with_principals(HttpConfig::default()).await;
-    let (stream, messages) = open_sse(&server, "alice").await;
-    let post = |who: &'static str| {
-        let messages = messages.clone();
-        async move {
-            Client::new()
-                .post(messages)
-                .header("x-principal", who)
-                .json(&initialize())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    let (mut events, messages) = open_sse_as(&server, "alice").await;
+    let post = |who: &str, id: i64| {
+        http()
+            .post(&messages)
+            .header("x-principal", who)
+            .json(&initialize_body(id, "2024-11-05", who))
+            .send()
     };
-    assert_eq!(post("mallory").await, StatusCode::NOT_FOUND);
-    assert_eq!(post("alice").await, StatusCode::ACCEPTED);
-    // The answer to alice's initialize, and nothing mallory sent, is on alice's stream.
-    let mut events = stream.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\"result\"") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    assert_eq!(text.matches("\"result\"").count(), 1, "{text}");
+    assert_eq!(
+        post("mallory", 66).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post("alice", 1).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    // The first message on alice's stream answers alice: mallory's request never reached
+    // her session (had it, its answer, id 66, would have come first).
+    let first = events
+        .next_event()
+        .await
+        .expect("an answer on alice's stream");
+    let message: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(message["id"], 1, "{message}");
+    assert!(message["result"].is_object(), "{message}");
 }
 
 #[tokio::test]
@@ -200,39 +156,25 @@ async fn a_principal_beyond_its_session_quota_gets_429_while_others_still_open_s
         .build()
         .unwrap();
     let server = start_with_principals(config).await;
-    let (first, first_id) = open_session(&server, "alice").await;
-    let (_stream, _) = open_sse(&server, "alice").await;
-    assert_eq!(first, StatusCode::OK);
+    let first_id = open_session_as(&server, "alice").await;
+    let _stream = open_sse_as(&server, "alice").await;
 
-    let over = Client::new()
-        .post(format!("{}/mcp", server.url))
-        .header("accept", ACCEPT_BOTH)
+    let over = mcp_post(&format!("{}/mcp", server.url))
         .header("x-principal", "alice")
-        .json(&initialize())
+        .json(&initialize_body(1, VERSION, "alice"))
         .send()
         .await
         .unwrap();
     assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(over.headers().contains_key("retry-after"));
-    let sse_over = Client::new()
-        .get(format!("{}/sse", server.url))
-        .header("x-principal", "alice")
-        .send()
-        .await
-        .unwrap();
+    let sse_over = get_sse_as(&server, "alice").await;
     assert_eq!(sse_over.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    assert_eq!(open_session(&server, "bob").await.0, StatusCode::OK);
+    open_session_as(&server, "bob").await;
     // Ending a session gives the place back.
-    let ended = in_session(
-        &server,
-        "alice",
-        &first_id.unwrap(),
-        reqwest::Method::DELETE,
-    )
-    .await;
+    let ended = in_session(&server, "alice", &first_id, Method::DELETE).await;
     assert_eq!(ended, StatusCode::NO_CONTENT);
-    assert_eq!(open_session(&server, "alice").await.0, StatusCode::OK);
+    open_session_as(&server, "alice").await;
 }
 
 #[tokio::test]
@@ -252,10 +194,8 @@ async fn beyond_the_rate_a_principal_gets_429_with_retry_after_and_others_are_no
     let list = |who: Option<&'static str>| {
         let url = format!("{}/mcp", server.url);
         async move {
-            let mut request = Client::new()
-                .post(url)
-                .header("accept", ACCEPT_BOTH)
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+            let mut request =
+                mcp_post(&url).json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
             if let Some(who) = who {
                 request = request.header("x-principal", who);
             }
