@@ -76,6 +76,39 @@ pub enum Command {
     #[command(mut_arg("url", |arg| arg.help(
         "The public MCP URL OpenAI should call (the one `dice-mcp dev` prints)")))]
     Ask(AskArgs),
+    /// The OAuth clients `dev` has registered (Claude, ChatGPT, Cursor, VS Code, SDKs): list
+    /// them, or revoke one.
+    #[command(after_help = "Examples:\n  \
+        dice-mcp oauth clients\n  \
+        dice-mcp oauth revoke 4Qk2...\n\n\
+        Revoking removes the client and its refresh tokens at once; an access token it\n\
+        already holds keeps working until it expires (at most an hour).")]
+    Oauth(OauthArgs),
+}
+
+/// Flags of `dice-mcp oauth`.
+#[derive(Debug, Clone, Args)]
+pub struct OauthArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: OauthAction,
+
+    /// The directory of the dev keys, where the client store (oauth.json) is kept (default:
+    /// the platform data directory, as for `dev`).
+    #[arg(long, value_name = "DIR", env = "DICE_MCP_KEYS_DIR", global = true)]
+    pub keys_dir: Option<PathBuf>,
+}
+
+/// What `dice-mcp oauth` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum OauthAction {
+    /// List registered clients with when they last got a token.
+    Clients,
+    /// Revoke a client: remove it and its refresh tokens.
+    Revoke {
+        /// The client_id, as `oauth clients` lists it.
+        client_id: String,
+    },
 }
 
 /// Flags of `dice-mcp ask`.
@@ -216,6 +249,11 @@ pub struct DevArgs {
     /// Do not publish, even when NGROK_AUTHTOKEN is set.
     #[arg(long)]
     pub local: bool,
+
+    /// Do not run the OAuth authorization server (clients such as Claude and ChatGPT
+    /// connectors then cannot connect; the printed static token still works).
+    #[arg(long, env = "DICE_MCP_NO_OAUTH")]
+    pub no_oauth: bool,
 
     /// Model named in the printed OpenAI snippet.
     #[arg(long, default_value = "gpt-4.1")]

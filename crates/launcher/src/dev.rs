@@ -16,7 +16,8 @@ use bearer_auth::{
     mint_token,
 };
 use mcp_core::{HttpConfig, SessionMode};
-use tokio::sync::oneshot;
+use oauth_server::{AuthorizationServer, OAuthConfig, PairingCode, Store};
+use tokio::sync::{oneshot, watch};
 
 use crate::{
     cli::DevArgs,
@@ -25,6 +26,10 @@ use crate::{
 
 /// Issuer of dev tokens.
 pub const DEV_ISSUER: &str = "dice-mcp-dev";
+/// The scope OAuth clients are offered and granted.
+pub const OAUTH_SCOPE: &str = "dice:roll";
+/// The file, in the keys directory, that keeps OAuth clients and refresh tokens.
+pub const OAUTH_STORE_FILE: &str = "oauth.json";
 
 /// A running dev server: where it is, the token for it, and how to stop it.
 pub struct DevServer {
@@ -40,6 +45,8 @@ pub struct DevServer {
     pub public: bool,
     /// Whether sessions are kept (`--stateful`).
     pub stateful: bool,
+    /// The pairing codes of the OAuth authorization server (absent with `--no-oauth`).
+    pub pairing_codes: Option<watch::Receiver<PairingCode>>,
     published: Published,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), mcp_core::Error>>,
@@ -125,13 +132,37 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     }
     let config = builder.build().context("invalid server settings")?;
 
-    let metadata = ResourceMetadata::new(mcp_url.clone())
+    let mut metadata = ResourceMetadata::new(mcp_url.clone())
         .context("the published URL is not usable")?
         .with_name("dice-mcp (dev)");
+    let mut issuers = vec![DEV_ISSUER.to_owned()];
+    // The authorization server: its issuer is the public base URL, and it signs with the
+    // dev key, so the one verifier accepts its tokens and the static dev token alike.
+    let oauth = if args.no_oauth {
+        None
+    } else {
+        let config = OAuthConfig::new(published.base_url.clone(), mcp_url.clone())
+            .context("the published URL cannot be an OAuth issuer")?
+            .with_scopes([OAUTH_SCOPE])
+            .with_server_name("dice-mcp");
+        let store_path = keys_dir.join(OAUTH_STORE_FILE);
+        let store = Store::open(&store_path).with_context(|| {
+            format!(
+                "could not open the OAuth client store {}; move it away to start over, or \
+                 pass --no-oauth",
+                store_path.display()
+            )
+        })?;
+        issuers.push(config.issuer().to_owned());
+        metadata = metadata
+            .with_authorization_servers([config.issuer().to_owned()])
+            .with_scopes([OAUTH_SCOPE.to_owned()]);
+        Some(AuthorizationServer::new(config, pair.clone(), store))
+    };
     let verifier = Verifier::new(
         KeySource::public_key(pair.public().clone()),
         VerifierConfig {
-            issuers: vec![DEV_ISSUER.into()],
+            issuers,
             audiences: vec![mcp_url.clone()],
             ..VerifierConfig::default()
         },
@@ -139,7 +170,12 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     .context("invalid token settings")?;
     let protection = crate::serve::protection(verifier, metadata);
     let server = crate::serve::dice_server(config, dice);
-    let app = crate::serve::build_app(&server, Some(&protection), args.listen.access_log);
+    let app = crate::serve::build_app(
+        &server,
+        Some(&protection),
+        oauth.as_ref().map(AuthorizationServer::router),
+        args.listen.access_log,
+    );
 
     let request = TokenRequest::new("dev", DEV_ISSUER, args.ttl)
         .with_audience(Audience::One(mcp_url.clone()));
@@ -162,6 +198,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
         expires_at,
         public: published.public,
         stateful: args.stateful,
+        pairing_codes: oauth.as_ref().map(AuthorizationServer::pairing_codes),
         published,
         stop,
         task,
@@ -187,8 +224,20 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         if args.domain.is_some() && publisher.name() == "local" {
             tracing::warn!("--domain is ignored without an ngrok authtoken");
         }
-        let server = start(&args, publisher.as_ref()).await?;
+        let mut server = start(&args, publisher.as_ref()).await?;
         print!("{}", banner(&server, &args.model));
+        if let Some(mut codes) = server.pairing_codes.take() {
+            codes.borrow_and_update();
+            tokio::spawn(async move {
+                // A code used or voided is replaced; the owner sees the new one here only.
+                while codes.changed().await.is_ok() {
+                    let code = codes.borrow_and_update().clone();
+                    println!(
+                        "\nThe pairing code was used or voided. The next one:\nPairing code: {code}"
+                    );
+                }
+            });
+        }
         mcp_core::shutdown_signal().await;
         tracing::info!("closing the tunnel and draining");
         server.shutdown().await
@@ -229,6 +278,18 @@ pub fn banner(server: &DevServer, model: &str) -> String {
             .to_owned()
     };
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
+    let connectors = match &server.pairing_codes {
+        Some(codes) => format!(
+            "
+Claude, ChatGPT, Cursor, VS Code (OAuth): add {mcp_url} as a custom connector
+(remote MCP server). Your browser then asks for this code; type it to approve:
+
+Pairing code: {}
+",
+            *codes.borrow()
+        ),
+        None => String::new(),
+    };
     format!(
         "
 dice-mcp dev ({mode}, {reach})
@@ -269,6 +330,7 @@ curl -s {mcp_url} \\
   -d '{call}'
 
 Check before you spend an API call:  dice-mcp check --url {mcp_url} --token <token>
+{connectors}
 Ctrl-C stops the server{tunnel}.
 ",
         tunnel = if server.public {

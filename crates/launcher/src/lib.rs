@@ -6,6 +6,7 @@ pub mod check;
 pub mod cli;
 pub mod dev;
 mod keys;
+mod oauth;
 pub mod publish;
 mod serve;
 pub mod sse_client;
@@ -22,6 +23,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Dev(args) => dev::run(args),
         cli::Command::Check(args) => check::run(args),
         cli::Command::Ask(args) => ask::run(args),
+        cli::Command::Oauth(args) => oauth::run(&args),
     }
 }
 

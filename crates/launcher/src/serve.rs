@@ -68,7 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let server = dice_server(config, dice);
-    let app = build_app(&server, auth.as_ref(), args.listen.access_log);
+    let app = build_app(&server, auth.as_ref(), None, args.listen.access_log);
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -195,6 +195,7 @@ pub(crate) fn dice_server(config: HttpConfig, dice: DiceConfig) -> McpServer {
 pub(crate) fn build_app(
     server: &McpServer,
     auth: Option<&(BearerAuth, ResourceMetadata)>,
+    public: Option<axum::Router>,
     access_log: bool,
 ) -> axum::Router {
     let mcp = server.mcp_routes();
@@ -205,6 +206,10 @@ pub(crate) fn build_app(
             .merge(metadata.router())
             .merge(mcp_core::health_routes()),
         None => mcp.merge(mcp_core::health_routes()),
+    };
+    let app = match public {
+        Some(routes) => app.merge(routes),
+        None => app,
     };
     if !access_log {
         return app;

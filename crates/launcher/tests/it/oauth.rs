@@ -1,0 +1,279 @@
+//! `dice-mcp dev` as an OAuth authorization server, through the binary over real HTTP: a
+//! client that has no token follows the 401 to the metadata, registers, is approved with
+//! the pairing code `dev` printed, gets a token and calls the tools; a wrong code or a
+//! voided one issues nothing.
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{ChildStdout, Command as Process},
+};
+
+use crate::binary::BIN;
+use test_support::{ACCEPT_BOTH, http};
+
+const REDIRECT: &str = "http://127.0.0.1:1/callback";
+
+struct Dev {
+    _child: tokio::process::Child,
+    _data: tempfile::TempDir,
+    stdout: Lines<BufReader<ChildStdout>>,
+    mcp_url: String,
+    pairing_code: String,
+}
+
+/// The next `Pairing code:` line `dev` prints.
+async fn next_pairing_code(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
+            .await
+            .expect("dev printed a pairing code within 30 s")
+            .unwrap()
+            .expect("dev exited early");
+        if let Some(code) = line.strip_prefix("Pairing code: ") {
+            return code.trim().to_owned();
+        }
+    }
+}
+
+async fn start_dev() -> Dev {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Process::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0"])
+        .env("XDG_DATA_HOME", data.path())
+        .env_remove("NGROK_AUTHTOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut mcp_url = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mcp_url.is_none() {
+        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
+            .await
+            .expect("dev printed its URL within 30 s")
+            .unwrap()
+            .expect("dev exited early");
+        if let Some(value) = line.strip_prefix("  MCP URL:") {
+            mcp_url = Some(value.trim().to_owned());
+        }
+    }
+    let pairing_code = next_pairing_code(&mut stdout).await;
+    Dev {
+        _child: child,
+        _data: data,
+        stdout,
+        mcp_url: mcp_url.unwrap(),
+        pairing_code,
+    }
+}
+
+fn pkce() -> (String, String) {
+    let verifier =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Discovers the authorization server from the 401, as an MCP client does; its metadata.
+async fn discover(mcp_url: &str) -> Value {
+    let http = http();
+    let refused = http
+        .post(mcp_url)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap();
+    let metadata_url = challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let resource: Value = http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resource["resource"], mcp_url);
+    let issuer = resource["authorization_servers"][0].as_str().unwrap();
+    let metadata: Value = http
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], issuer);
+    metadata
+}
+
+/// Registers, authorizes with `code` typed on the consent form; the response to the form.
+async fn approve_with(
+    metadata: &Value,
+    mcp_url: &str,
+    code: &str,
+) -> (String, String, reqwest::Response) {
+    let http = http();
+    let client: Value = http
+        .post(metadata["registration_endpoint"].as_str().unwrap())
+        .json(
+            &json!({"redirect_uris": [REDIRECT], "client_name": "dev test",
+                      "token_endpoint_auth_method": "none"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let (verifier, challenge) = pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+        ("resource", mcp_url),
+    ];
+    let authorize = metadata["authorization_endpoint"].as_str().unwrap();
+    let page = http.get(authorize).query(&params).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("pairing_code"));
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    form.push(("pairing_code", code));
+    let approved = http.post(authorize).form(&form).send().await.unwrap();
+    (client_id, verifier, approved)
+}
+
+#[tokio::test]
+async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairing_code() {
+    let dev = start_dev().await;
+    let metadata = discover(&dev.mcp_url).await;
+    let (client_id, verifier, approved) =
+        approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
+    assert_eq!(
+        approved.status(),
+        StatusCode::FOUND,
+        "no redirect is followed by the test client"
+    );
+    let location = url::Url::parse(approved.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let tokens: Value = http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("resource", dev.mcp_url.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let listed: Value = http()
+        .post(&dev.mcp_url)
+        .bearer_auth(access)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert!(names.contains(&"roll_dice"), "{listed}");
+
+    // The owner sees the client, revokes it, and its refresh token stops working.
+    let oauth = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("oauth")
+            .args(args)
+            .env("XDG_DATA_HOME", dev._data.path())
+            .output()
+            .unwrap()
+    };
+    let listed = oauth(&["clients"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && text.contains(&client_id) && text.contains("dev test"),
+        "{text}"
+    );
+    assert!(oauth(&["revoke", &client_id]).status.success());
+    let refreshed = http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked client"
+    );
+    let again = oauth(&["revoke", &client_id]);
+    assert!(
+        !again.status.success(),
+        "revoking twice says there is no such client"
+    );
+    assert!(String::from_utf8_lossy(&oauth(&["clients"]).stdout).contains("No OAuth clients"));
+}
+
+#[tokio::test]
+async fn a_wrong_code_issues_nothing_and_five_make_dev_print_a_new_one() {
+    let mut dev = start_dev().await;
+    let metadata = discover(&dev.mcp_url).await;
+    for _ in 0..5 {
+        let (_, _, refused) = approve_with(&metadata, &dev.mcp_url, "0000-0000").await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.headers().get(header::LOCATION).is_none());
+    }
+    let fresh = next_pairing_code(&mut dev.stdout).await;
+    assert_ne!(fresh, dev.pairing_code);
+    let (_, _, old) = approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST, "the voided code");
+    let (_, _, new) = approve_with(&metadata, &dev.mcp_url, &fresh).await;
+    assert_eq!(new.status(), StatusCode::FOUND, "the new code");
+}
