@@ -17,6 +17,7 @@ pub struct OAuthConfig {
     pub(crate) max_clients: usize,
     pub(crate) max_body_bytes: usize,
     pub(crate) server_name: String,
+    pub(crate) allow_local_client_documents: bool,
 }
 
 /// Default lifetime of an access token.
@@ -61,6 +62,7 @@ impl OAuthConfig {
             max_clients: DEFAULT_MAX_CLIENTS,
             max_body_bytes: 16 * 1024,
             server_name: "this server".to_owned(),
+            allow_local_client_documents: false,
         })
     }
 
@@ -97,6 +99,14 @@ impl OAuthConfig {
     /// The name the consent page gives the server ("Allow CLIENT to use NAME?").
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = name.into();
+        self
+    }
+
+    /// For tests only: fetch client metadata documents from loopback and private addresses
+    /// and over plain http. Never in a server others can reach: it lets a client id make
+    /// this server request any local URL.
+    pub fn allow_local_client_documents_for_tests(mut self, allow: bool) -> Self {
+        self.allow_local_client_documents = allow;
         self
     }
 

@@ -5,7 +5,8 @@
 //!
 //! - Discovery: [RFC 8414] metadata at `/.well-known/oauth-authorization-server`.
 //! - Registration: [RFC 7591] dynamic client registration at `/register` (public clients
-//!   with PKCE, or clients with a secret).
+//!   with PKCE, or clients with a secret), or none: a `client_id` that is an `https` URL
+//!   names the client's metadata document (CIMD), fetched with bounds and cached.
 //! - Authorization: the code flow at `/authorize` with PKCE (`S256` only), resource
 //!   indicators ([RFC 8707]), the `iss` response parameter ([RFC 9207]) and a consent page
 //!   that asks for the pairing code.
@@ -35,6 +36,7 @@
 //! [RFC 8707]: https://www.rfc-editor.org/rfc/rfc8707
 //! [RFC 9207]: https://www.rfc-editor.org/rfc/rfc9207
 
+mod cimd;
 mod config;
 mod consent;
 mod error;

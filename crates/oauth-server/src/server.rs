@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::{
     OAuthConfig, PairingCode, Store,
+    cimd::{Documents, is_document_url},
     consent::{Consent, consent_page, error_page},
     pairing::{Attempt, Pairing},
     redirect,
@@ -57,6 +58,7 @@ struct Inner {
     store: Store,
     pairing: Pairing,
     codes: Mutex<HashMap<String, PendingCode>>,
+    documents: Documents,
 }
 
 /// An authorization code waiting for the token request, keyed by the code's SHA-256.
@@ -82,11 +84,12 @@ impl AuthorizationServer {
     pub fn new(config: OAuthConfig, key: RsaKeyPair, store: Store) -> Self {
         Self {
             inner: Arc::new(Inner {
-                config,
                 key,
                 store,
                 pairing: Pairing::new(),
                 codes: Mutex::default(),
+                documents: Documents::new(config.allow_local_client_documents),
+                config,
             }),
         }
     }
@@ -135,8 +138,23 @@ impl AuthorizationServer {
             "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
             "scopes_supported": config.scopes,
             "authorization_response_iss_parameter_supported": true,
-            "client_id_metadata_document_supported": false,
+            "client_id_metadata_document_supported": true,
         })
+    }
+
+    /// The client `client_id` names: a registered one, or the one its metadata document
+    /// describes when it is a URL. `Ok(None)`: no such client; `Err`: why it cannot be used.
+    async fn lookup_client(&self, client_id: &str) -> Result<Option<Client>, String> {
+        if is_document_url(client_id) {
+            return self.inner.documents.client(client_id).await.map(Some);
+        }
+        self.inner
+            .store
+            .view(|data| data.clients.get(client_id).cloned())
+            .map_err(|error| {
+                tracing::error!(%error, "could not read the OAuth store");
+                "the server could not read its client list; try again".to_owned()
+            })
     }
 
     fn lock_codes(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingCode>> {
@@ -382,7 +400,7 @@ impl AuthorizationServer {
     /// Checks an authorization request, in the order RFC 6749 §4.1.2.1 asks: the client and
     /// its redirect URI first (failures stay on this server), then the rest (failures go back
     /// to the client).
-    fn check(&self, params: &AuthorizeParams) -> Result<Authorization, Refusal> {
+    async fn check(&self, params: &AuthorizeParams) -> Result<Authorization, Refusal> {
         let too_long = [
             &params.client_id,
             &params.redirect_uri,
@@ -399,13 +417,9 @@ impl AuthorizationServer {
             ));
         }
         let client = self
-            .inner
-            .store
-            .view(|data| data.clients.get(&params.client_id).cloned())
-            .map_err(|error| {
-                tracing::error!(%error, "could not read the OAuth store");
-                Refusal::Page("the server could not read its client list; try again".into())
-            })?
+            .lookup_client(&params.client_id)
+            .await
+            .map_err(Refusal::Page)?
             .ok_or_else(|| {
                 Refusal::Page(
                     "the application is not registered with this server (unknown client_id)".into(),
@@ -583,7 +597,7 @@ async fn authorize(
     let Ok(Query(params)) = params else {
         return error_page("the authorization request's parameters could not be read");
     };
-    match server.check(&params) {
+    match server.check(&params).await {
         Ok(authorization) => server.consent(&params, &authorization, None, StatusCode::OK),
         Err(refusal) => server.refuse(refusal, &params.state),
     }
@@ -604,7 +618,7 @@ async fn approve(
         }
         Err(_) => return error_page("the approval form could not be read"),
     };
-    let authorization = match server.check(&params) {
+    let authorization = match server.check(&params).await {
         Ok(authorization) => authorization,
         Err(refusal) => return server.refuse(refusal, &params.state),
     };
@@ -750,8 +764,8 @@ async fn token(
         }
     };
     let result = match params.grant_type.as_str() {
-        "authorization_code" => server.exchange_code(&headers, &params),
-        "refresh_token" => server.refresh(&headers, &params),
+        "authorization_code" => server.exchange_code(&headers, &params).await,
+        "refresh_token" => server.refresh(&headers, &params).await,
         _ => Err(TokenError {
             status: StatusCode::BAD_REQUEST,
             error: "unsupported_grant_type",
@@ -772,7 +786,7 @@ impl AuthorizationServer {
     /// The client the request authenticates as (RFC 6749 §2.3), checked against how it
     /// registered: its `client_id` alone for public clients, with its secret in the form or
     /// in HTTP Basic for the others.
-    fn authenticate(
+    async fn authenticate(
         &self,
         headers: &HeaderMap,
         params: &TokenParams,
@@ -808,14 +822,9 @@ impl AuthorizationServer {
             return Err(TokenError::client("client_id is required"));
         }
         let client = self
-            .inner
-            .store
-            .view(|data| data.clients.get(&client_id).cloned())
-            .map_err(|_| TokenError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                error: "temporarily_unavailable",
-                description: "the server could not read its client list; try again".into(),
-            })?
+            .lookup_client(&client_id)
+            .await
+            .map_err(TokenError::client)?
             .ok_or_else(|| TokenError::client("unknown client_id"))?;
         match (&client.secret_sha256, secret) {
             (None, _) => Ok(client_id),
@@ -826,12 +835,12 @@ impl AuthorizationServer {
         }
     }
 
-    fn exchange_code(
+    async fn exchange_code(
         &self,
         headers: &HeaderMap,
         params: &TokenParams,
     ) -> Result<Value, TokenError> {
-        let client_id = self.authenticate(headers, params)?;
+        let client_id = self.authenticate(headers, params).await?;
         if params.code.is_empty() || params.code_verifier.is_empty() {
             return Err(TokenError::request("code and code_verifier are required"));
         }
@@ -867,8 +876,12 @@ impl AuthorizationServer {
         self.issue(&client_id, &pending.scope, family)
     }
 
-    fn refresh(&self, headers: &HeaderMap, params: &TokenParams) -> Result<Value, TokenError> {
-        let client_id = self.authenticate(headers, params)?;
+    async fn refresh(
+        &self,
+        headers: &HeaderMap,
+        params: &TokenParams,
+    ) -> Result<Value, TokenError> {
+        let client_id = self.authenticate(headers, params).await?;
         if params.refresh_token.is_empty() {
             return Err(TokenError::request("refresh_token is required"));
         }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
+mod cimd;
 mod refusals;
 
 const ISSUER: &str = "https://as.example";
