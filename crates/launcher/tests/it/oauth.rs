@@ -277,3 +277,77 @@ async fn a_wrong_code_issues_nothing_and_five_make_dev_print_a_new_one() {
     let (_, _, new) = approve_with(&metadata, &dev.mcp_url, &fresh).await;
     assert_eq!(new.status(), StatusCode::FOUND, "the new code");
 }
+
+/// Plays the owner's browser: opens the consent page at `authorization_url`, submits its
+/// form (the request's parameters, which the page carries in hidden fields) with the
+/// pairing code, and returns where the server redirects: the client's callback URL.
+async fn approve_in_browser(authorization_url: &str, pairing_code: &str) -> String {
+    let http = http();
+    let page = http.get(authorization_url).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "{}",
+        page.text().await.unwrap()
+    );
+    let url = url::Url::parse(authorization_url).unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("pairing_code".into(), pairing_code.into()));
+    let endpoint = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    let approved = http.post(endpoint).form(&form).send().await.unwrap();
+    assert_eq!(approved.status(), StatusCode::FOUND);
+    approved.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn rmcps_own_oauth_client_registers_authorizes_calls_and_refreshes() {
+    use rmcp::{
+        ServiceExt,
+        model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation},
+        transport::{
+            AuthClient, AuthorizationRequest, StreamableHttpClientTransport, auth::OAuthState,
+            streamable_http_client::StreamableHttpClientTransportConfig,
+        },
+    };
+    let dev = start_dev().await;
+    let mut state = OAuthState::new(dev.mcp_url.as_str(), None).await.unwrap();
+    state
+        .start_authorization(AuthorizationRequest::new(REDIRECT).with_client_name("rmcp test"))
+        .await
+        .unwrap();
+    let authorization_url = state.get_authorization_url().await.unwrap();
+    let callback = approve_in_browser(&authorization_url, &dev.pairing_code).await;
+    // rmcp checks the state and the RFC 9207 `iss` of the callback, then exchanges the code.
+    state.handle_callback_url(&callback).await.unwrap();
+    let manager = state.into_authorization_manager().unwrap();
+    let first = manager.get_access_token().await.unwrap();
+    manager.refresh_token().await.unwrap();
+    let refreshed = manager.get_access_token().await.unwrap();
+    assert_ne!(first, refreshed, "the refresh gave a new access token");
+
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(http(), manager),
+        StreamableHttpClientTransportConfig::with_uri(dev.mcp_url.clone()),
+    );
+    let client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("rmcp-oauth", "0.0.0"),
+    )
+    .serve(transport)
+    .await
+    .unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|tool| tool.name == "roll_dice"));
+    let rolled = client
+        .call_tool(
+            CallToolRequestParams::new("roll_dice")
+                .with_arguments(json!({"n_dice": 3}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(rolled.is_error, Some(true));
+    client.cancel().await.unwrap();
+}
