@@ -81,6 +81,16 @@ impl KeySet {
         }
     }
 
+    /// This set and `key`: for a verifier that trusts the keys it was given and one of its
+    /// own (e.g. the key of a built-in authorization server).
+    pub fn with_key(self, key: PublicKey) -> Self {
+        let mut keys = Arc::unwrap_or_clone(self.keys);
+        keys.insert(key.kid().to_owned(), key);
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
     /// Key ids in the set.
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)

@@ -469,6 +469,33 @@ pub struct AuthArgs {
     /// reach the address can then call the tools.
     #[arg(long, env = "DICE_MCP_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+
+    /// Also run an OAuth 2.1 authorization server for you alone, so clients that cannot be
+    /// given a token (Claude, ChatGPT, Cursor, VS Code) can connect: approve each in the
+    /// browser with the pairing code printed on this terminal. Tokens are signed with the
+    /// key pair in --keys-dir (created on first use); clients are kept there too.
+    #[arg(long, env = "DICE_MCP_OAUTH")]
+    pub oauth: bool,
+
+    /// The OAuth issuer: the public base URL clients reach this server at (default: the
+    /// origin of --resource-url, else http://ADDR).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DICE_MCP_OAUTH_ISSUER",
+        requires = "oauth"
+    )]
+    pub oauth_issuer: Option<String>,
+
+    /// With --oauth: where its key pair and client store live (default: the platform data
+    /// directory, the same as `dev`'s).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DICE_MCP_KEYS_DIR",
+        requires = "oauth"
+    )]
+    pub keys_dir: Option<PathBuf>,
 }
 
 /// Bounds that keep a public server up whatever clients send: connections, timeouts,

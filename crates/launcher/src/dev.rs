@@ -244,6 +244,22 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Prints each pairing code as it is made, on stdout (the owner's terminal, never the log):
+/// the current one first when `first` is set (dev's banner already shows it).
+pub(crate) fn print_pairing_codes(mut codes: watch::Receiver<PairingCode>, first: bool) {
+    let current = codes.borrow_and_update().clone();
+    if first {
+        println!("Pairing code: {current}");
+    }
+    tokio::spawn(async move {
+        // A code used or voided is replaced; the owner sees the new one here only.
+        while codes.changed().await.is_ok() {
+            let code = codes.borrow_and_update().clone();
+            println!("\nThe pairing code was used or voided. The next one:\nPairing code: {code}");
+        }
+    });
+}
+
 /// What `dev` prints: URLs, token, warning, an OpenAI snippet and a curl.
 pub fn banner(server: &DevServer, model: &str) -> String {
     let DevServer {

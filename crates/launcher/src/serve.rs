@@ -15,6 +15,7 @@ use mcp_core::{
     ConnectionLimits, HttpConfig, HttpConfigBuilder, McpServer, Principal, RequestLimits,
     SessionLimits, SessionMode, Transports,
 };
+use oauth_server::{AuthorizationServer, OAuthConfig, Store};
 
 use crate::cli::{AuthArgs, LimitArgs, ServeArgs};
 
@@ -45,7 +46,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("check --allowed-host, --max-sessions, --max-body-bytes and the limits")?;
 
-    let has_key = args.auth.public_key.is_some() || args.auth.jwks.is_some();
+    let has_key = args.auth.public_key.is_some() || args.auth.jwks.is_some() || args.auth.oauth;
     if !has_key && !args.listen.addr.ip().is_loopback() && !args.auth.insecure_no_auth {
         bail!(
             "refusing to listen on {}, which other machines can reach, without \
@@ -68,7 +69,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let server = dice_server(config, dice);
-    let app = build_app(&server, auth.as_ref(), None, args.listen.access_log);
+    let app = build_app(
+        &server,
+        auth.as_ref().map(|protection| &protection.auth),
+        auth.as_ref()
+            .and_then(|protection| protection.oauth.as_ref())
+            .map(AuthorizationServer::router),
+        args.listen.access_log,
+    );
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -90,11 +98,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("{lead} http://{local}{} (SSE)", mcp_core::SSE_PATH);
     }
     match &auth {
-        Some((_, metadata)) => tracing::info!(
+        Some(Protection {
+            auth: (_, metadata),
+            ..
+        }) => tracing::info!(
             "bearer tokens required; metadata at {}",
             metadata.metadata_url()
         ),
         None => tracing::info!("no authentication: any local client can call the tools"),
+    }
+    if let Some(oauth) = auth
+        .as_ref()
+        .and_then(|protection| protection.oauth.as_ref())
+    {
+        tracing::info!(
+            issuer = oauth.config().issuer(),
+            "OAuth authorization server running; approve clients with the pairing code printed on stdout"
+        );
+        crate::dev::print_pairing_codes(oauth.pairing_codes(), true);
     }
     server
         .serve(listener, app, mcp_core::shutdown_signal())
@@ -269,13 +290,31 @@ fn principal_of(claims: &VerifiedClaims) -> Principal {
     Principal::new(serde_json::json!([issuer, subject]).to_string())
 }
 
-/// The bearer-auth layer and metadata the flags ask for; `None` without a key source.
+/// What protects the server: the bearer-auth layer and the RFC 9728 metadata, and the
+/// authorization server when `--oauth` runs one.
+pub(crate) struct Protection {
+    pub(crate) auth: (BearerAuth, ResourceMetadata),
+    pub(crate) oauth: Option<AuthorizationServer>,
+}
+
+/// The protection the flags ask for; `None` without a key source (and without `--oauth`).
 async fn auth_from_args(
     args: &AuthArgs,
     local: std::net::SocketAddr,
-) -> anyhow::Result<Option<(BearerAuth, ResourceMetadata)>> {
-    let keys = match (&args.public_key, &args.jwks) {
-        (Some(path), _) => {
+) -> anyhow::Result<Option<Protection>> {
+    let resource = args
+        .resource_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}{}", mcp_core::MCP_PATH));
+    // The authorization server's key: its public half is trusted beside the others.
+    let oauth = if args.oauth {
+        Some(oauth_from_args(args, &resource, local)?)
+    } else {
+        None
+    };
+    let oauth_key = oauth.as_ref().map(|(_, key)| key.public().clone());
+    let keys = match (&args.public_key, &args.jwks, oauth_key) {
+        (Some(path), _, extra) => {
             let key = PublicKey::load(path).with_context(|| {
                 format!(
                     "could not load --public-key {}; it must be an RSA public key PEM such as \
@@ -283,21 +322,32 @@ async fn auth_from_args(
                     path.display()
                 )
             })?;
-            KeySource::public_key(key)
+            let set = KeySet::single(key);
+            KeySource::Static(extra.map_or(set.clone(), |extra| set.with_key(extra)))
         }
-        (None, Some(jwks)) if jwks.starts_with("http://") || jwks.starts_with("https://") => {
+        (None, Some(jwks), extra)
+            if jwks.starts_with("http://") || jwks.starts_with("https://") =>
+        {
+            if extra.is_some() {
+                bail!(
+                    "--oauth cannot be combined with a --jwks URL: its tokens are signed with \
+                     the key in --keys-dir, which the remote JWKS does not hold. Publish that \
+                     key in your JWKS and drop --oauth, or use --public-key or a JWKS file"
+                );
+            }
             let remote = RemoteJwks::new(jwks.as_str()).context("invalid --jwks URL")?;
             if let Err(error) = remote.refresh().await {
                 tracing::warn!(%error, "could not fetch the JWKS yet; will retry on the first token");
             }
             KeySource::Remote(remote)
         }
-        (None, Some(path)) => {
+        (None, Some(path), extra) => {
             let set = KeySet::load_jwks(std::path::Path::new(path))
                 .with_context(|| format!("could not load --jwks {path}"))?;
-            KeySource::Static(set)
+            KeySource::Static(extra.map_or(set.clone(), |extra| set.with_key(extra)))
         }
-        (None, None) => {
+        (None, None, Some(extra)) => KeySource::Static(KeySet::single(extra)),
+        (None, None, None) => {
             if !args.issuers.is_empty()
                 || !args.audiences.is_empty()
                 || !args.required_scopes.is_empty()
@@ -310,26 +360,79 @@ async fn auth_from_args(
             return Ok(None);
         }
     };
-    if args.issuers.is_empty() {
+    let mut issuers = args.issuers.clone();
+    let mut audiences = args.audiences.clone();
+    let mut authorization_servers = args.authorization_servers.clone();
+    if let Some((server, _)) = &oauth {
+        let issuer = server.config().issuer().to_owned();
+        authorization_servers.push(issuer.clone());
+        // An empty list accepts any issuer (and audience); a list gets the server's own.
+        if !issuers.is_empty() {
+            issuers.push(issuer);
+        }
+        if !audiences.is_empty() {
+            audiences.push(resource.clone());
+        }
+    }
+    if issuers.is_empty() {
         tracing::warn!("no --issuer: tokens from any issuer signed by the key are accepted");
     }
-    let resource = args
-        .resource_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}{}", mcp_core::MCP_PATH));
-    let metadata = ResourceMetadata::new(resource)
+    let mut metadata = ResourceMetadata::new(resource.clone())
         .context("invalid --resource-url")?
         .with_scopes(args.required_scopes.iter().cloned())
-        .with_authorization_servers(args.authorization_servers.iter().cloned())
+        .with_authorization_servers(authorization_servers)
         .with_name("dice-mcp");
+    if oauth.is_some() && args.required_scopes.is_empty() {
+        metadata = metadata.with_scopes([crate::dev::OAUTH_SCOPE.to_owned()]);
+    }
     let config = VerifierConfig {
-        issuers: args.issuers.clone(),
-        audiences: args.audiences.clone(),
+        issuers,
+        audiences,
         required_scopes: args.required_scopes.clone(),
         ..VerifierConfig::default()
     };
     let verifier = Verifier::new(keys, config).context("invalid token settings")?;
-    Ok(Some(protection(verifier, metadata)))
+    Ok(Some(Protection {
+        auth: protection(verifier, metadata),
+        oauth: oauth.map(|(server, _)| server),
+    }))
+}
+
+/// The authorization server of `--oauth`, and the key it signs with.
+fn oauth_from_args(
+    args: &AuthArgs,
+    resource: &str,
+    local: std::net::SocketAddr,
+) -> anyhow::Result<(AuthorizationServer, bearer_auth::RsaKeyPair)> {
+    let dir = match &args.keys_dir {
+        Some(dir) => dir.clone(),
+        None => crate::dev::default_keys_dir()
+            .context("no data directory on this system; pass --keys-dir DIR")?,
+    };
+    let key = crate::dev::load_or_create_keys(&dir)?;
+    let issuer = match &args.oauth_issuer {
+        Some(issuer) => issuer.clone(),
+        None => match url::Url::parse(resource) {
+            Ok(url) if args.resource_url.is_some() => url.origin().ascii_serialization(),
+            _ => format!("http://{local}"),
+        },
+    };
+    let mut scopes = args.required_scopes.clone();
+    if scopes.is_empty() {
+        scopes.push(crate::dev::OAUTH_SCOPE.to_owned());
+    }
+    let config = OAuthConfig::new(issuer, resource)
+        .context("invalid --oauth-issuer (an http(s) base URL such as https://dice.example.com)")?
+        .with_scopes(scopes)
+        .with_server_name("dice-mcp");
+    let path = dir.join(crate::dev::OAUTH_STORE_FILE);
+    let store = Store::open(&path).with_context(|| {
+        format!(
+            "could not open the OAuth client store {}; move it away to start over",
+            path.display()
+        )
+    })?;
+    Ok((AuthorizationServer::new(config, key.clone(), store), key))
 }
 
 /// The auth layer for `verifier`, its challenges pointing at `metadata`: serve and dev

@@ -351,3 +351,85 @@ async fn rmcps_own_oauth_client_registers_authorizes_calls_and_refreshes() {
     assert_ne!(rolled.is_error, Some(true));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
+    let keys = tempfile::tempdir().unwrap();
+    let mut child = Process::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--stateless",
+            "--oauth",
+            "--keys-dir",
+        ])
+        .arg(keys.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mcp_url = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("serve exited before saying where it listens");
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let pairing_code = next_pairing_code(&mut stdout).await;
+
+    let metadata = discover(&mcp_url).await;
+    let base = mcp_url.trim_end_matches("/mcp");
+    assert_eq!(
+        metadata["issuer"], base,
+        "the issuer defaults to http://ADDR"
+    );
+    let (client_id, verifier, approved) = approve_with(&metadata, &mcp_url, &pairing_code).await;
+    assert_eq!(approved.status(), StatusCode::FOUND);
+    let location = url::Url::parse(approved.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rolled = http()
+        .post(&mcp_url)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rolled.status(), StatusCode::OK);
+    assert!(
+        keys.path().join("oauth.json").exists(),
+        "the client is kept with the keys"
+    );
+    // The code was used up: serve prints the next one.
+    let next = next_pairing_code(&mut stdout).await;
+    assert_ne!(next, pairing_code);
+}
