@@ -23,10 +23,18 @@ pub async fn start(args: &[&str]) -> (Child, String, tokio::task::JoinHandle<Vec
 /// the `RUST_LOG` it sets or clears) and returns it with the base URL from its log line and
 /// a task collecting the rest of its log.
 pub async fn start_command(
+    command: Command,
+) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
+    start_command_with(command, Stdio::null()).await
+}
+
+/// [`start_command`] with its stdout set to `stdout` (piped, to read what it prints there).
+pub async fn start_command_with(
     mut command: Command,
+    stdout: Stdio,
 ) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = command
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -5,7 +5,6 @@
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -21,12 +20,11 @@ use launcher::{
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command as Process,
-};
+use tokio::process::Command as Process;
 
 use test_support::{ACCEPT_BOTH, client_builder, http};
+
+use crate::support::DevProcess;
 
 use crate::binary::BIN;
 
@@ -46,34 +44,11 @@ fn dev_args(extra: &[&str]) -> DevArgs {
 
 #[tokio::test]
 async fn local_dev_prints_a_working_url_and_token_and_stops_cleanly_on_ctrl_c() {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Process::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0"])
-        .env("XDG_DATA_HOME", data.path())
-        .env_remove("NGROK_AUTHTOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut token, mut hint) = (None, None, false);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while url.is_none() || token.is_none() || !hint {
-        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
-            .await
-            .expect("dev printed its URL and token within 30 s")
-            .unwrap()
-            .expect("dev exited early");
-        if let Some(value) = line.strip_prefix("  MCP URL:") {
-            url = Some(value.trim().to_owned());
-        } else if let Some(value) = line.strip_prefix("  Token:") {
-            token = Some(value.trim().to_owned());
-        } else if line.contains("export NGROK_AUTHTOKEN") {
-            hint = true;
-        }
-    }
-    let (url, token) = (url.unwrap(), token.unwrap());
+    let mut dev = DevProcess::start(&[]).await;
+    let url = dev.value_after("  MCP URL:").await;
+    let token = dev.value_after("  Token:").await;
+    let hint = dev.value_after("  To publish for OpenAI:").await;
+    assert!(hint.contains("export NGROK_AUTHTOKEN"), "{hint}");
     assert!(
         url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
         "{url}"
@@ -111,11 +86,11 @@ async fn local_dev_prints_a_working_url_and_token_and_stops_cleanly_on_ctrl_c() 
         4
     );
 
-    let private = data.path().join("dice-mcp/dev-keys/private.pem");
+    let private = dev.data.path().join("dice-mcp/dev-keys/private.pem");
     let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
-    let pid = child.id().unwrap().to_string();
+    let pid = dev.child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
             .args(["-INT", &pid])
@@ -123,7 +98,7 @@ async fn local_dev_prints_a_working_url_and_token_and_stops_cleanly_on_ctrl_c() 
             .unwrap()
             .success()
     );
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(15), dev.child.wait())
         .await
         .expect("dev stops within 15 s of Ctrl-C")
         .unwrap();

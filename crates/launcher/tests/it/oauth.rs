@@ -3,88 +3,38 @@
 //! the pairing code `dev` printed, gets a token and calls the tools; a wrong code or a
 //! voided one issues nothing.
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::process::Stdio;
 
-use base64::Engine;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    process::{ChildStdout, Command as Process},
+    io::{AsyncBufReadExt, BufReader},
+    process::Command as Process,
 };
 
-use crate::binary::BIN;
-use test_support::{ACCEPT_BOTH, http};
+use crate::{
+    binary::{BIN, start_command_with},
+    support::{DevProcess, next_value},
+};
+use test_support::{ACCEPT_BOTH, http, pkce};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
 
 struct Dev {
-    _child: tokio::process::Child,
-    _data: tempfile::TempDir,
-    stdout: Lines<BufReader<ChildStdout>>,
+    process: DevProcess,
     mcp_url: String,
     pairing_code: String,
 }
 
-/// The next `Pairing code:` line `dev` prints.
-async fn next_pairing_code(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
-            .await
-            .expect("dev printed a pairing code within 30 s")
-            .unwrap()
-            .expect("dev exited early");
-        if let Some(code) = line.strip_prefix("Pairing code: ") {
-            return code.trim().to_owned();
-        }
-    }
-}
-
 async fn start_dev() -> Dev {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Process::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0"])
-        .env("XDG_DATA_HOME", data.path())
-        .env_remove("NGROK_AUTHTOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut mcp_url = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while mcp_url.is_none() {
-        let line = tokio::time::timeout_at(deadline.into(), stdout.next_line())
-            .await
-            .expect("dev printed its URL within 30 s")
-            .unwrap()
-            .expect("dev exited early");
-        if let Some(value) = line.strip_prefix("  MCP URL:") {
-            mcp_url = Some(value.trim().to_owned());
-        }
-    }
-    let pairing_code = next_pairing_code(&mut stdout).await;
+    let mut process = DevProcess::start(&[]).await;
+    let mcp_url = process.value_after("  MCP URL:").await;
+    let pairing_code = process.value_after("Pairing code:").await;
     Dev {
-        _child: child,
-        _data: data,
-        stdout,
-        mcp_url: mcp_url.unwrap(),
+        process,
+        mcp_url,
         pairing_code,
     }
-}
-
-fn pkce() -> (String, String) {
-    let verifier =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
 }
 
 /// Discovers the authorization server from the 401, as an MCP client does; its metadata.
@@ -227,7 +177,7 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
         std::process::Command::new(BIN)
             .arg("oauth")
             .args(args)
-            .env("XDG_DATA_HOME", dev._data.path())
+            .env("XDG_DATA_HOME", dev.process.data.path())
             .output()
             .unwrap()
     };
@@ -270,7 +220,7 @@ async fn a_wrong_code_issues_nothing_and_five_make_dev_print_a_new_one() {
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
         assert!(refused.headers().get(header::LOCATION).is_none());
     }
-    let fresh = next_pairing_code(&mut dev.stdout).await;
+    let fresh = dev.process.value_after("Pairing code:").await;
     assert_ne!(fresh, dev.pairing_code);
     let (_, _, old) = approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
     assert_eq!(old.status(), StatusCode::BAD_REQUEST, "the voided code");
@@ -355,7 +305,8 @@ async fn rmcps_own_oauth_client_registers_authorizes_calls_and_refreshes() {
 #[tokio::test]
 async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
     let keys = tempfile::tempdir().unwrap();
-    let mut child = Process::new(BIN)
+    let mut command = Process::new(BIN);
+    command
         .args([
             "serve",
             "--addr",
@@ -365,26 +316,10 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
             "--keys-dir",
         ])
         .arg(keys.path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mcp_url = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("serve exited before saying where it listens");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        .env_remove("RUST_LOG");
+    let (mut child, mcp_url, _log) = start_command_with(command, Stdio::piped()).await;
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let pairing_code = next_pairing_code(&mut stdout).await;
+    let pairing_code = next_value(&mut stdout, "Pairing code:").await;
 
     let metadata = discover(&mcp_url).await;
     let base = mcp_url.trim_end_matches("/mcp");
@@ -430,6 +365,6 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
         "the client is kept with the keys"
     );
     // The code was used up: serve prints the next one.
-    let next = next_pairing_code(&mut stdout).await;
+    let next = next_value(&mut stdout, "Pairing code:").await;
     assert_ne!(next, pairing_code);
 }

@@ -93,3 +93,59 @@ pub async fn rmcp_sse_transport(
     });
     (to_server, from_server)
 }
+
+/// `dice-mcp dev` running locally (no ngrok) with its data in a temporary directory, and
+/// what it prints on stdout, read line by line.
+pub struct DevProcess {
+    pub child: tokio::process::Child,
+    pub data: tempfile::TempDir,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl DevProcess {
+    /// Starts `dice-mcp dev --addr 127.0.0.1:0` with `extra` flags; stderr is piped when
+    /// `log` is set (and then must be read), else dropped.
+    pub async fn start(extra: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let data = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(crate::binary::BIN)
+            .args(["dev", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("XDG_DATA_HOME", data.path())
+            .env_remove("NGROK_AUTHTOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            data,
+            stdout,
+        }
+    }
+
+    /// Reads on until a line starts with `prefix`; the rest of that line, trimmed.
+    pub async fn value_after(&mut self, prefix: &str) -> String {
+        next_value(&mut self.stdout, prefix).await
+    }
+}
+
+/// Reads `lines` on until one starts with `prefix` (within 30 s); the rest of it, trimmed.
+pub async fn next_value<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    prefix: &str,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no line starting {prefix:?} within 30 s"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the output ended before a line starting {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.trim().to_owned();
+        }
+    }
+}

@@ -4,8 +4,9 @@
 use axum::{Json, Router, http::StatusCode, response::Redirect, routing::get};
 use serde_json::json;
 
-use crate::{Harness, REDIRECT, config, pkce, query_value, request_params};
+use crate::{Harness, REDIRECT, config, query_value, request_params};
 use oauth_server::Store;
+use test_support::pkce;
 
 /// Serves `/client.json` (a good document), `/liar.json` (naming another client_id) and
 /// `/moved.json` (a redirect to the good one); the base URL.

@@ -11,7 +11,7 @@ use bearer_auth::{KeySource, RsaKeyPair, Verifier, VerifierConfig};
 use http::{Request, Response, StatusCode, header};
 use oauth_server::{AuthorizationServer, OAuthConfig, Store};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use test_support::pkce;
 use tower::ServiceExt;
 
 mod cimd;
@@ -143,15 +143,6 @@ fn query_value(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
-}
-
-/// A PKCE verifier and its S256 challenge.
-fn pkce() -> (String, String) {
-    let verifier =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
 }
 
 fn request_params<'a>(client_id: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -4,8 +4,9 @@ use axum::body::Body;
 use http::{Request, StatusCode, header};
 use serde_json::json;
 
-use crate::{Harness, REDIRECT, RESOURCE, config, pkce, query_value, request_params};
+use crate::{Harness, REDIRECT, RESOURCE, config, query_value, request_params};
 use oauth_server::Store;
+use test_support::pkce;
 
 #[tokio::test]
 async fn dangerous_or_missing_redirect_uris_are_not_registered() {
