@@ -368,3 +368,62 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
     let next = next_value(&mut stdout, "Pairing code:").await;
     assert_ne!(next, pairing_code);
 }
+
+#[tokio::test]
+async fn a_refresh_token_issued_before_dev_restarts_works_after_it() {
+    let mut dev = start_dev().await;
+    let metadata = discover(&dev.mcp_url).await;
+    let (client_id, verifier, approved) =
+        approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
+    let location = url::Url::parse(approved.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    dev.process.child.kill().await.unwrap();
+
+    let mut restarted = DevProcess::start_in(dev.process.data, &[]).await;
+    let mcp_url = restarted.value_after("  MCP URL:").await;
+    let metadata = discover(&mcp_url).await;
+    let refreshed = http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let listed = http()
+        .post(&mcp_url)
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.status(),
+        StatusCode::OK,
+        "the new token works on the restarted dev"
+    );
+}

@@ -103,11 +103,14 @@ pub struct DevProcess {
 }
 
 impl DevProcess {
-    /// Starts `dice-mcp dev --addr 127.0.0.1:0` with `extra` flags; stderr is piped when
-    /// `log` is set (and then must be read), else dropped.
+    /// Starts `dice-mcp dev --addr 127.0.0.1:0` with `extra` flags (its log is dropped).
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), extra).await
+    }
+
+    /// [`Self::start`] with the data directory of an earlier run (a restart).
+    pub async fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let data = tempfile::tempdir().unwrap();
         let mut child = tokio::process::Command::new(crate::binary::BIN)
             .args(["dev", "--addr", "127.0.0.1:0"])
             .args(extra)
