@@ -43,6 +43,9 @@ pub const TOKEN_PATH: &str = "/token";
 const MAX_PENDING_CODES: usize = 1_000;
 /// Longest accepted value of any one request parameter.
 const MAX_PARAM_BYTES: usize = 2_048;
+/// How long a registered client that never obtained a token keeps its place when the list
+/// is full.
+const UNUSED_CLIENT_TTL: u64 = 15 * 60;
 /// Most redirect URIs one client may register.
 const MAX_REDIRECT_URIS: usize = 10;
 
@@ -303,6 +306,15 @@ async fn register(
     };
     let max = server.inner.config.max_clients;
     let stored = server.inner.store.update(|data| {
+        if data.clients.len() >= max {
+            // Registration is open to anyone; a client that never got a token within
+            // UNUSED_CLIENT_TTL is dropped when room is needed, so strangers filling the
+            // list cannot lock the owner's real clients out for good.
+            data.clients.retain(|_, client| {
+                client.last_used_at.is_some()
+                    || registered_at.saturating_sub(client.registered_at) < UNUSED_CLIENT_TTL
+            });
+        }
         if data.clients.len() >= max {
             return false;
         }

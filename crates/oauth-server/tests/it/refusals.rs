@@ -313,3 +313,47 @@ async fn a_revoked_client_gets_no_more_tokens() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_full_list_makes_room_by_dropping_old_clients_that_never_got_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oauth.json");
+    let client = |last_used_at: Option<u64>| {
+        json!({"client_name": "old", "redirect_uris": [REDIRECT],
+               "token_endpoint_auth_method": "none", "registered_at": 1,
+               "last_used_at": last_used_at})
+    };
+    std::fs::write(
+        &path,
+        json!({"clients": {"unused": client(None)}}).to_string(),
+    )
+    .unwrap();
+    let harness = Harness::with(config().with_max_clients(1), Store::open(&path).unwrap());
+    let (status, answer) = harness
+        .register(json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let ids: Vec<String> = harness
+        .server
+        .store()
+        .clients()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert!(!ids.contains(&"unused".to_owned()), "{ids:?}");
+
+    std::fs::write(
+        &path,
+        json!({"clients": {"used": client(Some(2))}}).to_string(),
+    )
+    .unwrap();
+    let (status, _) = harness
+        .register(json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a client that got a token keeps its place"
+    );
+}
