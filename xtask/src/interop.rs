@@ -1,10 +1,11 @@
 //! `cargo xtask interop`: real MCP clients against the real `dice-mcp serve` on 127.0.0.1,
-//! and the SDKs' own OAuth clients against `dice-mcp dev`'s authorization server.
+//! and real OAuth clients (the SDKs' own, and Chromium on the consent page) against
+//! `dice-mcp dev`'s authorization server.
 //!
 //! Clients are installed from the package registries into `target/interop/` at pinned
 //! versions (`xtask/interop/requirements.txt`, `xtask/interop/package-lock.json`) and reused
-//! across runs. Each row is one real client process against one real server process; a
-//! failing row prints the client's output and the server's log tail.
+//! across runs; Chromium is Debian's. Each row is one real client process against one real
+//! server process; a failing row prints the client's output and the server's log tail.
 
 use std::{
     fs,
@@ -81,6 +82,17 @@ impl Interop {
             transport: transport.to_owned(),
             ok,
             seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    /// A row that failed before its client could run, and why.
+    fn failed_row(&mut self, client: &str, transport: &str, why: &anyhow::Error) {
+        eprintln!("--- FAIL: {client} ({transport}) ---\n{why:#}\n---");
+        self.rows.push(Row {
+            client: client.to_owned(),
+            transport: transport.to_owned(),
+            ok: false,
+            seconds: 0.0,
         });
     }
 
@@ -553,7 +565,8 @@ fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
 
 /// OAuth with `dice-mcp dev` as the authorization server, one fresh `dev` per row: the
 /// Python and TypeScript SDKs' own OAuth clients from the first 401 to a refreshed token
-/// (the scripts play the browser on the consent form).
+/// (the scripts play the browser on the consent form), and headless Chromium on the consent
+/// page, a wrong code then the right one, to a loopback redirect.
 fn oauth_rows(run: &mut Interop) -> anyhow::Result<()> {
     let sdk_transport = "streamable HTTP, dev: 401, DCR, consent, PKCE, refresh";
     let sdk_expected = ["tools: roll, roll_dice", "rolled: [", "refreshed: yes"];
@@ -582,8 +595,37 @@ fn oauth_rows(run: &mut Interop) -> anyhow::Result<()> {
         &mut command,
         &sdk_expected,
     );
+    server.stop()?;
+
+    let client = "chromium consent (Debian chromium, playwright-core 1.65.2)";
+    let transport = "dev: consent page, wrong then right code, loopback redirect";
+    if let Err(why) = install::debian_package("chromium", CHROMIUM) {
+        run.failed_row(client, transport, &why);
+        return Ok(());
+    }
+    let (server, code_file) = run.dev("chromium")?;
+    let mut command = run.node();
+    command
+        .arg(workspace_root().join("xtask/interop/consent_browser.mjs"))
+        .arg(&server.url)
+        .arg(&code_file)
+        .arg(CHROMIUM);
+    run.row_expecting(
+        client,
+        transport,
+        Some(&server),
+        &mut command,
+        &[
+            "wrong code: the form again",
+            "approved: ",
+            "tools: roll, roll_dice",
+        ],
+    );
     server.stop()
 }
+
+/// Debian's Chromium, which `consent_browser.mjs` launches.
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The Python of `target/interop/venv`, with the pinned clients of
 /// `xtask/interop/requirements.txt` installed (FastMCP among them, which `bench --peers`
