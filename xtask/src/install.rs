@@ -1,6 +1,7 @@
 //! The pinned third-party packages `interop` and `bench --peers` run, installed under
 //! `target/`: a Python venv from a requirements file and a `node_modules` from `npm ci`. Each
-//! is redone only when its pin file changed (a copy of it is kept as a stamp).
+//! is redone only when its pin file changed (a copy of it is kept as a stamp). And the Debian
+//! packages they need on the machine (wrk, chromium), installed with apt-get when missing.
 
 use std::{
     fs,
@@ -8,7 +9,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::{run, workspace_root};
 
@@ -77,6 +78,51 @@ pub fn npm_ci(source: &Path, node_dir: &Path) -> anyhow::Result<()> {
     )
     .context("npm (from Node.js) is needed; install nodejs and npm")?;
     fs::write(&stamp, lock).with_context(|| format!("could not write {}", stamp.display()))?;
+    Ok(())
+}
+
+/// Installs the Debian package `package` when `program` cannot be started, with apt-get as
+/// root or through `sudo -n` otherwise; when that fails, updates the package lists (a new
+/// machine's are empty or old) and tries again.
+pub fn debian_package(package: &str, program: &str) -> anyhow::Result<()> {
+    if Command::new(program).arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    let apt_get = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    eprintln!("xtask: installing {package} (Debian package)");
+    let install = ["install", "-y", "-q", package];
+    let installed = apt_get(&install) || (apt_get(&["update", "-q"]) && apt_get(&install));
+    if !installed {
+        bail!(
+            "{package} is needed and could not be installed ({}); install it (apt-get install \
+             {package}) and run again",
+            if root {
+                "apt-get failed"
+            } else {
+                "not root, and sudo -n apt-get failed"
+            }
+        );
+    }
+    if Command::new(program).arg("--version").output().is_err() {
+        bail!("{package} was installed but {program} does not start");
+    }
     Ok(())
 }
 

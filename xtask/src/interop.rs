@@ -1,9 +1,11 @@
-//! `cargo xtask interop`: real MCP clients against the real `dice-mcp serve` on 127.0.0.1.
+//! `cargo xtask interop`: real MCP clients against the real `dice-mcp serve` on 127.0.0.1,
+//! and real OAuth clients (the SDKs' own, and Chromium on the consent page) against
+//! `dice-mcp dev`'s authorization server.
 //!
 //! Clients are installed from the package registries into `target/interop/` at pinned
-//! versions (`xtask/interop/requirements.txt`) and reused across runs. Each row is one real
-//! client process against one real server process; a failing row prints the client's output
-//! and the server's log tail.
+//! versions (`xtask/interop/requirements.txt`, `xtask/interop/package-lock.json`) and reused
+//! across runs; Chromium is Debian's. Each row is one real client process against one real
+//! server process; a failing row prints the client's output and the server's log tail.
 
 use std::{
     fs,
@@ -83,6 +85,17 @@ impl Interop {
         });
     }
 
+    /// A row that failed before its client could run, and why.
+    fn failed_row(&mut self, client: &str, transport: &str, why: &anyhow::Error) {
+        eprintln!("--- FAIL: {client} ({transport}) ---\n{why:#}\n---");
+        self.rows.push(Row {
+            client: client.to_owned(),
+            transport: transport.to_owned(),
+            ok: false,
+            seconds: 0.0,
+        });
+    }
+
     fn python(&self, script: &str) -> Command {
         let mut command = Command::new(&self.python);
         command.arg(workspace_root().join("xtask/interop").join(script));
@@ -105,6 +118,21 @@ impl Interop {
     fn serve_with_auth(&self) -> anyhow::Result<Server> {
         let key = self.public_key.clone();
         self.serve(&["--stateless", "--public-key", &key, "--issuer", "dice-mcp"])
+    }
+
+    /// `dice-mcp dev` with its data (key pair, OAuth clients) in a fresh `target/interop/dev/NAME`,
+    /// and the file that holds its current pairing code.
+    fn dev(&self, name: &str) -> anyhow::Result<(Server, PathBuf)> {
+        let data = self.dir.join("dev").join(name);
+        if data.exists() {
+            fs::remove_dir_all(&data)
+                .with_context(|| format!("could not clear {}", data.display()))?;
+        }
+        fs::create_dir_all(&data)
+            .with_context(|| format!("could not create {}", data.display()))?;
+        let code_file = data.join("pairing-code");
+        let server = Server::start_dev(&self.binary, &data, &code_file)?;
+        Ok((server, code_file))
     }
 }
 
@@ -152,6 +180,7 @@ pub fn interop(binary: &Path) -> anyhow::Result<()> {
     fastmcp_rows(&mut run)?;
     openai_flow_rows(&mut run)?;
     token_rows(&mut run)?;
+    oauth_rows(&mut run)?;
 
     println!("\n| client | transport | result | seconds |\n|---|---|---|---|");
     for row in &run.rows {
@@ -533,6 +562,70 @@ fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// OAuth with `dice-mcp dev` as the authorization server, one fresh `dev` per row: the
+/// Python and TypeScript SDKs' own OAuth clients from the first 401 to a refreshed token
+/// (the scripts play the browser on the consent form), and headless Chromium on the consent
+/// page, a wrong code then the right one, to a loopback redirect.
+fn oauth_rows(run: &mut Interop) -> anyhow::Result<()> {
+    let sdk_transport = "streamable HTTP, dev: 401, DCR, consent, PKCE, refresh";
+    let sdk_expected = ["tools: roll, roll_dice", "rolled: [", "refreshed: yes"];
+    let (server, code_file) = run.dev("python-sdk")?;
+    let mut command = run.python("python_sdk_oauth.py");
+    command.arg(&server.url).arg(&code_file);
+    run.row_expecting(
+        "python-sdk oauth (mcp 2.3.0 OAuthClientProvider)",
+        sdk_transport,
+        Some(&server),
+        &mut command,
+        &sdk_expected,
+    );
+    server.stop()?;
+
+    let (server, code_file) = run.dev("ts-sdk")?;
+    let mut command = run.node();
+    command
+        .arg(workspace_root().join("xtask/interop/ts_sdk_oauth.mjs"))
+        .arg(&server.url)
+        .arg(&code_file);
+    run.row_expecting(
+        "ts-sdk oauth (SDK 1.32.2 authProvider)",
+        sdk_transport,
+        Some(&server),
+        &mut command,
+        &sdk_expected,
+    );
+    server.stop()?;
+
+    let client = "chromium consent (Debian chromium, playwright-core 1.65.2)";
+    let transport = "dev: consent page, wrong then right code, loopback redirect";
+    if let Err(why) = install::debian_package("chromium", CHROMIUM) {
+        run.failed_row(client, transport, &why);
+        return Ok(());
+    }
+    let (server, code_file) = run.dev("chromium")?;
+    let mut command = run.node();
+    command
+        .arg(workspace_root().join("xtask/interop/consent_browser.mjs"))
+        .arg(&server.url)
+        .arg(&code_file)
+        .arg(CHROMIUM);
+    run.row_expecting(
+        client,
+        transport,
+        Some(&server),
+        &mut command,
+        &[
+            "wrong code: the form again",
+            "approved: ",
+            "tools: roll, roll_dice",
+        ],
+    );
+    server.stop()
+}
+
+/// Debian's Chromium, which `consent_browser.mjs` launches.
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The Python of `target/interop/venv`, with the pinned clients of
 /// `xtask/interop/requirements.txt` installed (FastMCP among them, which `bench --peers`

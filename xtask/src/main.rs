@@ -60,7 +60,9 @@ enum Task {
     ///
     /// The Python and TypeScript SDKs, FastMCP, MCP Inspector and the conformance suite,
     /// pinned and installed into target/interop/ (needs python3 with venv, and npm), each
-    /// against `dice-mcp serve`; prints one table, client | transport | result | seconds.
+    /// against `dice-mcp serve`; the SDKs' OAuth clients and headless Chromium (Debian's,
+    /// installed with apt-get when missing) on the consent page against `dice-mcp dev`'s
+    /// authorization server. Prints one table, client | transport | result | seconds.
     Interop,
     /// Requests/s, p50/p99 and memory of dice-mcp against a bare axum baseline.
     ///

@@ -30,22 +30,7 @@ pub struct Measured {
 
 /// Installs wrk from Debian when it is missing.
 pub fn ensure_installed() -> anyhow::Result<()> {
-    if Command::new("wrk").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    eprintln!("bench: installing wrk (Debian package)");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "wrk"])
-            .status()
-    };
-    if !install().is_ok_and(|s| s.success()) {
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        if !install().is_ok_and(|s| s.success()) {
-            bail!("wrk is needed: install it (apt-get install wrk) and run again");
-        }
-    }
-    Ok(())
+    crate::install::debian_package("wrk", "wrk")
 }
 
 /// Writes `dir/NAME.lua`, which posts [`CALL`] to the target with its headers.
