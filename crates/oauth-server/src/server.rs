@@ -870,12 +870,11 @@ impl AuthorizationServer {
                 "redirect_uri differs from the one of the authorization request",
             ));
         }
+        // Every code is for this server's one resource: another one is a mismatch.
         if !params.resource.is_empty() && !self.is_resource(&params.resource) {
-            return Err(TokenError {
-                status: StatusCode::BAD_REQUEST,
-                error: "invalid_target",
-                description: "this server issues tokens only for its own resource".into(),
-            });
+            return Err(TokenError::grant(
+                "resource differs from the one the code was issued for",
+            ));
         }
         let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(params.code_verifier.as_bytes()));

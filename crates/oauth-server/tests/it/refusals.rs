@@ -216,7 +216,11 @@ async fn codes_are_bound_to_verifier_client_redirect_and_single_use() {
     let harness = Harness::new();
     let client_id = harness.public_client("Client").await;
     let other_id = harness.public_client("Other").await;
-    let exchange = |code: String, verifier: String, client: String, redirect: &'static str| {
+    let exchange_for = |code: String,
+                        verifier: String,
+                        client: String,
+                        redirect: &'static str,
+                        resource: &'static str| {
         let harness = &harness;
         async move {
             let (status, _, answer) = harness
@@ -226,13 +230,31 @@ async fn codes_are_bound_to_verifier_client_redirect_and_single_use() {
                     ("redirect_uri", redirect),
                     ("client_id", &client),
                     ("code_verifier", &verifier),
-                    ("resource", RESOURCE),
+                    ("resource", resource),
                 ])
                 .await;
             (status, answer["error"].as_str().unwrap_or("").to_owned())
         }
     };
+    let exchange = |code: String, verifier: String, client: String, redirect: &'static str| {
+        exchange_for(code, verifier, client, redirect, RESOURCE)
+    };
     let invalid_grant = (StatusCode::BAD_REQUEST, "invalid_grant".to_owned());
+
+    let (verifier, challenge) = pkce();
+    let code = harness.code_for(&client_id, &challenge).await;
+    assert_eq!(
+        exchange_for(
+            code,
+            verifier,
+            client_id.clone(),
+            REDIRECT,
+            "https://other.example/mcp"
+        )
+        .await,
+        invalid_grant,
+        "another resource"
+    );
 
     let (verifier, challenge) = pkce();
     let code = harness.code_for(&client_id, &challenge).await;
