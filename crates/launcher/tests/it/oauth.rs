@@ -119,12 +119,18 @@ async fn approve_with(
     (client_id, verifier, approved)
 }
 
-#[tokio::test]
-async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairing_code() {
-    let dev = start_dev().await;
-    let metadata = discover(&dev.mcp_url).await;
-    let (client_id, verifier, approved) =
-        approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
+/// A client that connected: the server's metadata, its `client_id` and its tokens.
+struct Connected {
+    metadata: Value,
+    client_id: String,
+    tokens: Value,
+}
+
+/// The whole flow: discovery, registration, approval with `pairing_code`, and the code
+/// exchanged (with PKCE) for tokens.
+async fn connect(mcp_url: &str, pairing_code: &str) -> Connected {
+    let metadata = discover(mcp_url).await;
+    let (client_id, verifier, approved) = approve_with(&metadata, mcp_url, pairing_code).await;
     assert_eq!(
         approved.status(),
         StatusCode::FOUND,
@@ -144,7 +150,7 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
             ("redirect_uri", REDIRECT),
             ("client_id", client_id.as_str()),
             ("code_verifier", verifier.as_str()),
-            ("resource", dev.mcp_url.as_str()),
+            ("resource", mcp_url),
         ])
         .send()
         .await
@@ -152,18 +158,57 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
         .json()
         .await
         .unwrap();
-    let access = tokens["access_token"].as_str().unwrap();
-    let listed: Value = http()
-        .post(&dev.mcp_url)
-        .bearer_auth(access)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+    Connected {
+        metadata,
+        client_id,
+        tokens,
+    }
+}
+
+/// Exchanges `refresh_token` at the token endpoint of `metadata`.
+async fn refresh(metadata: &Value, client_id: &str, refresh_token: &str) -> reqwest::Response {
+    http()
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
         .send()
         .await
         .unwrap()
-        .json()
+}
+
+/// Sends a JSON-RPC `body` to `mcp_url` with `access_token`.
+async fn call_with(mcp_url: &str, access_token: &str, body: &Value) -> reqwest::Response {
+    http()
+        .post(mcp_url)
+        .bearer_auth(access_token)
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .json(body)
+        .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairing_code() {
+    let dev = start_dev().await;
+    let Connected {
+        metadata,
+        client_id,
+        tokens,
+    } = connect(&dev.mcp_url, &dev.pairing_code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let listed: Value = call_with(
+        &dev.mcp_url,
+        access,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let names: Vec<&str> = listed["result"]["tools"]
         .as_array()
         .unwrap()
@@ -188,16 +233,12 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
         "{text}"
     );
     assert!(oauth(&["revoke", &client_id]).status.success());
-    let refreshed = http()
-        .post(metadata["token_endpoint"].as_str().unwrap())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh(
+        &metadata,
+        &client_id,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(
         refreshed.status(),
         StatusCode::UNAUTHORIZED,
@@ -321,44 +362,21 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let pairing_code = next_value(&mut stdout, "Pairing code:").await;
 
-    let metadata = discover(&mcp_url).await;
+    let Connected {
+        metadata, tokens, ..
+    } = connect(&mcp_url, &pairing_code).await;
     let base = mcp_url.trim_end_matches("/mcp");
     assert_eq!(
         metadata["issuer"], base,
         "the issuer defaults to http://ADDR"
     );
-    let (client_id, verifier, approved) = approve_with(&metadata, &mcp_url, &pairing_code).await;
-    assert_eq!(approved.status(), StatusCode::FOUND);
-    let location = url::Url::parse(approved.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: Value = http()
-        .post(metadata["token_endpoint"].as_str().unwrap())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", client_id.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rolled = http()
-        .post(&mcp_url)
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                      "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}}))
-        .send()
-        .await
-        .unwrap();
+    let rolled = call_with(
+        &mcp_url,
+        tokens["access_token"].as_str().unwrap(),
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}}),
+    )
+    .await;
     assert_eq!(rolled.status(), StatusCode::OK);
     assert!(
         keys.path().join("oauth.json").exists(),
@@ -372,55 +390,28 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
 #[tokio::test]
 async fn a_refresh_token_issued_before_dev_restarts_works_after_it() {
     let mut dev = start_dev().await;
-    let metadata = discover(&dev.mcp_url).await;
-    let (client_id, verifier, approved) =
-        approve_with(&metadata, &dev.mcp_url, &dev.pairing_code).await;
-    let location = url::Url::parse(approved.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: Value = http()
-        .post(metadata["token_endpoint"].as_str().unwrap())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", client_id.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let Connected {
+        client_id, tokens, ..
+    } = connect(&dev.mcp_url, &dev.pairing_code).await;
     dev.process.child.kill().await.unwrap();
 
     let mut restarted = DevProcess::start_in(dev.process.data, &[]).await;
     let mcp_url = restarted.value_after("  MCP URL:").await;
     let metadata = discover(&mcp_url).await;
-    let refreshed = http()
-        .post(metadata["token_endpoint"].as_str().unwrap())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh(
+        &metadata,
+        &client_id,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let refreshed: Value = refreshed.json().await.unwrap();
-    let listed = http()
-        .post(&mcp_url)
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
-        .send()
-        .await
-        .unwrap();
+    let listed = call_with(
+        &mcp_url,
+        refreshed["access_token"].as_str().unwrap(),
+        &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+    )
+    .await;
     assert_eq!(
         listed.status(),
         StatusCode::OK,
