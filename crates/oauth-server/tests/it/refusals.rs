@@ -77,26 +77,36 @@ async fn registration_is_bounded_in_size_and_number() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{_body}");
 }
 
+/// Checks that a request with `params` is refused on the page, without any redirect,
+/// both when the page is asked for and on approval.
+async fn refused_on_the_page(harness: &Harness, params: &[(&str, &str)]) {
+    let (status, headers, page) = harness.authorize(params).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(headers.get(header::LOCATION).is_none(), "no redirect");
+    assert!(page.contains("refused"), "{page}");
+    let (status, headers, _) = harness.approve(params, &harness.pairing_code()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        headers.get(header::LOCATION).is_none(),
+        "no redirect on approval either"
+    );
+}
+
 #[tokio::test]
-async fn an_unknown_client_or_unregistered_redirect_gets_a_page_and_never_a_redirect() {
+async fn an_unregistered_redirect_uri_gets_a_page_and_never_a_redirect() {
     let harness = Harness::new();
     let client_id = harness.public_client("Known").await;
     let (_, challenge) = pkce();
-    let mut unknown = request_params("no-such-client", &challenge);
-    let mut elsewhere = request_params(&client_id, &challenge);
-    elsewhere[2] = ("redirect_uri", "https://evil.example/steal");
-    for params in [&mut unknown, &mut elsewhere] {
-        let (status, headers, page) = harness.authorize(params).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
-        assert!(headers.get(header::LOCATION).is_none(), "no redirect");
-        assert!(page.contains("refused"), "{page}");
-        let (status, headers, _) = harness.approve(params, &harness.pairing_code()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(
-            headers.get(header::LOCATION).is_none(),
-            "no redirect on approval either"
-        );
-    }
+    let mut params = request_params(&client_id, &challenge);
+    params[2] = ("redirect_uri", "https://evil.example/steal");
+    refused_on_the_page(&harness, &params).await;
+}
+
+#[tokio::test]
+async fn an_unknown_client_gets_a_page_and_never_a_redirect() {
+    let harness = Harness::new();
+    let (_, challenge) = pkce();
+    refused_on_the_page(&harness, &request_params("no-such-client", &challenge)).await;
 }
 
 /// The error a request sent back to the client carries, from its `Location`.
@@ -111,48 +121,78 @@ fn redirected_error(headers: &http::HeaderMap) -> String {
     query_value(&location, "error").unwrap()
 }
 
-#[tokio::test]
-async fn missing_or_plain_pkce_and_a_foreign_resource_are_sent_back_as_errors() {
+/// Changes one parameter of a valid request and checks that the authorization endpoint
+/// sends `expected` back to the client, both when the page is asked for and on approval.
+async fn sent_back_as(expected: &str, change: impl Fn(&mut Vec<(&str, &str)>)) {
     let harness = Harness::new();
     let client_id = harness.public_client("Client").await;
     let (_, challenge) = pkce();
-    type Change = Box<dyn Fn(&mut Vec<(&str, &str)>)>;
-    let cases: [(&str, Change); 4] = [
-        (
-            "invalid_request",
-            Box::new(|p| p.retain(|(k, _)| *k != "code_challenge")),
-        ),
-        (
-            "invalid_request",
-            Box::new(|p| p[4] = ("code_challenge_method", "plain")),
-        ),
-        (
-            "invalid_target",
-            Box::new(|p| p[7] = ("resource", "https://other.example/mcp")),
-        ),
-        (
-            "unsupported_response_type",
-            Box::new(|p| p[0] = ("response_type", "token")),
-        ),
-    ];
-    for (expected, change) in cases {
-        let mut params = request_params(&client_id, &challenge);
-        change(&mut params);
-        let (status, headers, _) = harness.authorize(&params).await;
-        assert_eq!(status, StatusCode::FOUND, "{expected}");
-        assert_eq!(redirected_error(&headers), expected);
-        let (status, headers, _) = harness.approve(&params, &harness.pairing_code()).await;
-        assert_eq!(status, StatusCode::FOUND);
-        assert_eq!(
-            redirected_error(&headers),
-            expected,
-            "the approval checks again"
-        );
-    }
+    let mut params = request_params(&client_id, &challenge);
+    change(&mut params);
+    let (status, headers, _) = harness.authorize(&params).await;
+    assert_eq!(status, StatusCode::FOUND, "{expected}");
+    assert_eq!(redirected_error(&headers), expected);
+    let (status, headers, _) = harness.approve(&params, &harness.pairing_code()).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(
+        redirected_error(&headers),
+        expected,
+        "the approval checks again"
+    );
 }
 
 #[tokio::test]
-async fn a_wrong_pairing_code_issues_nothing_and_five_void_the_code() {
+async fn a_missing_code_challenge_is_sent_back_as_invalid_request() {
+    sent_back_as("invalid_request", |p| {
+        p.retain(|(k, _)| *k != "code_challenge")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_plain_pkce_method_is_sent_back_as_invalid_request() {
+    sent_back_as("invalid_request", |p| {
+        p[4] = ("code_challenge_method", "plain")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_foreign_resource_is_sent_back_as_invalid_target() {
+    sent_back_as("invalid_target", |p| {
+        p[7] = ("resource", "https://other.example/mcp");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_implicit_flow_request_is_sent_back_as_unsupported_response_type() {
+    sent_back_as("unsupported_response_type", |p| {
+        p[0] = ("response_type", "token")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_pairing_code_issues_nothing() {
+    let harness = Harness::new();
+    let client_id = harness.public_client("Client").await;
+    let (_, challenge) = pkce();
+    let params = request_params(&client_id, &challenge);
+    let mut codes = harness.server.pairing_codes();
+    codes.borrow_and_update();
+    let (status, headers, page) = harness.approve(&params, "ZZZZ-ZZZZ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers.get(header::LOCATION).is_none(), "nothing issued");
+    assert!(page.contains("not the pairing code"), "{page}");
+    assert!(
+        !codes.has_changed().unwrap(),
+        "one wrong try keeps the code"
+    );
+}
+
+#[tokio::test]
+async fn five_wrong_pairing_codes_void_the_code_and_publish_a_new_one() {
     let harness = Harness::new();
     let client_id = harness.public_client("Client").await;
     let (_, challenge) = pkce();
@@ -186,21 +226,32 @@ async fn a_wrong_pairing_code_issues_nothing_and_five_void_the_code() {
     assert_eq!(status, StatusCode::FOUND);
 }
 
-#[tokio::test]
-async fn the_consent_page_escapes_the_client_name_and_refuses_frames() {
+/// The consent page for a client registered as `name`: its headers and its HTML.
+async fn consent_page_for(name: &str) -> (http::HeaderMap, String) {
     let harness = Harness::new();
-    let name = "<script>alert('x')</script>";
     let client_id = harness.public_client(name).await;
     let (_, challenge) = pkce();
     let (status, headers, page) = harness
         .authorize(&request_params(&client_id, &challenge))
         .await;
     assert_eq!(status, StatusCode::OK);
+    (headers, page)
+}
+
+#[tokio::test]
+async fn the_consent_page_escapes_the_client_name() {
+    let name = "<script>alert('x')</script>";
+    let (_, page) = consent_page_for(name).await;
     assert!(!page.contains(name), "{page}");
     assert!(
         page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn the_consent_page_refuses_to_be_framed_or_cached() {
+    let (headers, _) = consent_page_for("Client").await;
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
     assert!(
         headers[header::CONTENT_SECURITY_POLICY]
@@ -211,100 +262,119 @@ async fn the_consent_page_escapes_the_client_name_and_refuses_frames() {
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
 }
 
-#[tokio::test]
-async fn codes_are_bound_to_verifier_client_redirect_and_single_use() {
+/// A harness with a registered public client and a code issued to it: what a token
+/// request needs, to be changed one part at a time.
+struct Issued {
+    harness: Harness,
+    client_id: String,
+    code: String,
+    verifier: String,
+}
+
+async fn issued() -> Issued {
     let harness = Harness::new();
     let client_id = harness.public_client("Client").await;
-    let other_id = harness.public_client("Other").await;
-    let exchange_for = |code: String,
-                        verifier: String,
-                        client: String,
-                        redirect: &'static str,
-                        resource: &'static str| {
-        let harness = &harness;
-        async move {
-            let (status, _, answer) = harness
-                .token(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", redirect),
-                    ("client_id", &client),
-                    ("code_verifier", &verifier),
-                    ("resource", resource),
-                ])
-                .await;
-            (status, answer["error"].as_str().unwrap_or("").to_owned())
-        }
-    };
-    let exchange = |code: String, verifier: String, client: String, redirect: &'static str| {
-        exchange_for(code, verifier, client, redirect, RESOURCE)
-    };
-    let invalid_grant = (StatusCode::BAD_REQUEST, "invalid_grant".to_owned());
-
     let (verifier, challenge) = pkce();
     let code = harness.code_for(&client_id, &challenge).await;
-    assert_eq!(
-        exchange_for(
-            code,
-            verifier,
-            client_id.clone(),
-            REDIRECT,
-            "https://other.example/mcp"
-        )
-        .await,
-        invalid_grant,
-        "another resource"
-    );
+    Issued {
+        harness,
+        client_id,
+        code,
+        verifier,
+    }
+}
 
-    let (verifier, challenge) = pkce();
-    let code = harness.code_for(&client_id, &challenge).await;
-    let (wrong_verifier, _) = pkce();
-    assert_eq!(
-        exchange(code.clone(), wrong_verifier, client_id.clone(), REDIRECT).await,
-        invalid_grant,
-        "wrong verifier"
-    );
-    assert_eq!(
-        exchange(code, verifier, client_id.clone(), REDIRECT).await,
-        invalid_grant,
-        "a refused code is used up too"
-    );
+impl Issued {
+    /// Exchanges the code with these parts; the status and the `error`, if any.
+    async fn exchange(
+        &self,
+        client_id: &str,
+        verifier: &str,
+        redirect_uri: &str,
+        resource: &str,
+    ) -> (StatusCode, String) {
+        let (status, _, answer) = self
+            .harness
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &self.code),
+                ("redirect_uri", redirect_uri),
+                ("client_id", client_id),
+                ("code_verifier", verifier),
+                ("resource", resource),
+            ])
+            .await;
+        (status, answer["error"].as_str().unwrap_or("").to_owned())
+    }
 
-    let (verifier, challenge) = pkce();
-    let code = harness.code_for(&client_id, &challenge).await;
-    assert_eq!(
-        exchange(code, verifier, other_id, REDIRECT).await,
-        invalid_grant,
-        "another client"
-    );
-
-    let (verifier, challenge) = pkce();
-    let code = harness.code_for(&client_id, &challenge).await;
-    assert_eq!(
-        exchange(
-            code,
-            verifier,
-            client_id.clone(),
-            "http://127.0.0.1:4567/other"
-        )
-        .await,
-        invalid_grant,
-        "another redirect_uri"
-    );
-
-    let (verifier, challenge) = pkce();
-    let code = harness.code_for(&client_id, &challenge).await;
-    assert_eq!(
-        exchange(code.clone(), verifier.clone(), client_id.clone(), REDIRECT)
+    async fn exchange_as_issued(&self) -> (StatusCode, String) {
+        self.exchange(&self.client_id, &self.verifier, REDIRECT, RESOURCE)
             .await
-            .0,
-        StatusCode::OK
-    );
+    }
+}
+
+fn invalid_grant() -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, "invalid_grant".to_owned())
+}
+
+#[tokio::test]
+async fn a_wrong_code_verifier_is_invalid_grant_and_uses_the_code_up() {
+    let issued = issued().await;
+    let (wrong, _) = pkce();
+    let answer = issued
+        .exchange(&issued.client_id, &wrong, REDIRECT, RESOURCE)
+        .await;
+    assert_eq!(answer, invalid_grant());
     assert_eq!(
-        exchange(code, verifier, client_id, REDIRECT).await,
-        invalid_grant,
-        "reuse"
+        issued.exchange_as_issued().await,
+        invalid_grant(),
+        "used up"
     );
+}
+
+#[tokio::test]
+async fn a_code_is_exchanged_once() {
+    let issued = issued().await;
+    assert_eq!(issued.exchange_as_issued().await.0, StatusCode::OK);
+    assert_eq!(issued.exchange_as_issued().await, invalid_grant(), "reuse");
+}
+
+#[tokio::test]
+async fn a_code_issued_to_another_client_is_invalid_grant() {
+    let issued = issued().await;
+    let other = issued.harness.public_client("Other").await;
+    let answer = issued
+        .exchange(&other, &issued.verifier, REDIRECT, RESOURCE)
+        .await;
+    assert_eq!(answer, invalid_grant());
+}
+
+#[tokio::test]
+async fn another_redirect_uri_at_the_token_endpoint_is_invalid_grant() {
+    let issued = issued().await;
+    let answer = issued
+        .exchange(
+            &issued.client_id,
+            &issued.verifier,
+            "http://127.0.0.1:4567/other",
+            RESOURCE,
+        )
+        .await;
+    assert_eq!(answer, invalid_grant());
+}
+
+#[tokio::test]
+async fn another_resource_at_the_token_endpoint_is_invalid_grant() {
+    let issued = issued().await;
+    let answer = issued
+        .exchange(
+            &issued.client_id,
+            &issued.verifier,
+            REDIRECT,
+            "https://other.example/mcp",
+        )
+        .await;
+    assert_eq!(answer, invalid_grant());
 }
 
 #[tokio::test]
@@ -377,5 +447,48 @@ async fn a_full_list_makes_room_by_dropping_old_clients_that_never_got_a_token()
         status,
         StatusCode::BAD_REQUEST,
         "a client that got a token keeps its place"
+    );
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_whole_family() {
+    let issued = issued().await;
+    let (_, _, tokens) = issued
+        .harness
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &issued.code),
+            ("client_id", &issued.client_id),
+            ("code_verifier", &issued.verifier),
+        ])
+        .await;
+    let refresh = |token: String| {
+        let issued = &issued;
+        async move {
+            let (status, _, answer) = issued
+                .harness
+                .token(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &issued.client_id),
+                ])
+                .await;
+            (status, answer)
+        }
+    };
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, rotated) = refresh(first.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let (status, reused) = refresh(first).await;
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, _) = refresh(second).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the newer token of the family is revoked too"
     );
 }
