@@ -294,11 +294,16 @@ pub fn banner(server: &DevServer, model: &str) -> String {
             .to_owned()
     };
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
+    let reach_note = if server.public {
+        ""
+    } else {
+        "\n(Local URL: Cursor, VS Code and Claude Code on this machine can use it; Claude and\nChatGPT need the public one, with NGROK_AUTHTOKEN.)"
+    };
     let connectors = match &server.pairing_codes {
         Some(codes) => format!(
             "
 Claude, ChatGPT, Cursor, VS Code (OAuth): add {mcp_url} as a custom connector
-(remote MCP server). Your browser then asks for this code; type it to approve:
+(remote MCP server). Your browser then asks for this code; type it to approve:{reach_note}
 
 Pairing code: {}
 ",
