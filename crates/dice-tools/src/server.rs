@@ -197,17 +197,26 @@ impl ServerHandler for DiceTools {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.as_ref();
         let mut rng = rand::rng();
-        let result = match request.name.as_ref() {
-            ROLL_DICE => self.call_roll_dice(&mut rng, arguments),
-            ROLL => self.call_roll(&mut rng, arguments),
+        let (tool, result) = match request.name.as_ref() {
+            ROLL_DICE => (ROLL_DICE, self.call_roll_dice(&mut rng, arguments)),
+            ROLL => (ROLL, self.call_roll(&mut rng, arguments)),
             // The spec's answer to an unknown tool is a JSON-RPC invalid-params error.
             other => {
+                metrics::counter!("mcp_tool_calls_total", "tool" => "unknown", "outcome" => "unknown_tool")
+                    .increment(1);
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {}", truncate(other, 64)),
                     None,
                 ));
             }
         };
+        let outcome = if result.is_error == Some(true) {
+            "error"
+        } else {
+            "ok"
+        };
+        metrics::counter!("mcp_tool_calls_total", "tool" => tool, "outcome" => outcome)
+            .increment(1);
         Ok(result.into())
     }
 }

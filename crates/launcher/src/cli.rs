@@ -395,6 +395,17 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: usize,
 
+    /// Serve Prometheus metrics at /metrics on this listener, to loopback Hosts only (a
+    /// tunnel or proxy sends the public host, which gets 404): requests by route and status,
+    /// latency, open sessions and connections, auth refusals, tool calls, load shedding.
+    #[arg(long, env = "DICE_MCP_METRICS")]
+    pub metrics: bool,
+
+    /// Serve /metrics on this address instead (e.g. 127.0.0.1:9464, or a private address
+    /// Prometheus scrapes), to any Host; implies --metrics.
+    #[arg(long, value_name = "ADDR", env = "DICE_MCP_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Who may call: the keys tokens are checked against, and what they must say.
     #[command(flatten, next_help_heading = "Authentication")]
     pub auth: AuthArgs,

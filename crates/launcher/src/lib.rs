@@ -6,6 +6,7 @@ pub mod check;
 pub mod cli;
 pub mod dev;
 mod keys;
+pub mod metrics;
 mod oauth;
 pub mod publish;
 mod serve;

@@ -68,8 +68,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    let metrics = if args.metrics || args.metrics_addr.is_some() {
+        Some(crate::metrics::install()?)
+    } else {
+        None
+    };
     let server = dice_server(config, dice);
-    let app = build_app(
+    let mut app = build_app(
         &server,
         auth.as_ref().map(|protection| &protection.auth),
         auth.as_ref()
@@ -77,6 +82,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(AuthorizationServer::router),
         args.listen.access_log,
     );
+    let mut metrics_listener = None;
+    if let Some(handle) = metrics {
+        app = app.layer(axum::middleware::from_fn(crate::metrics::track));
+        match args.metrics_addr {
+            Some(addr) => {
+                let listener = bind(addr).await?;
+                let at = listener
+                    .local_addr()
+                    .context("could not read the metrics address")?;
+                tracing::info!("metrics at http://{at}{}", crate::metrics::METRICS_PATH);
+                metrics_listener = Some((
+                    listener,
+                    crate::metrics::routes(handle, server.clone(), false),
+                ));
+            }
+            None => {
+                app = app.merge(crate::metrics::routes(handle, server.clone(), true));
+                tracing::info!(
+                    "metrics at http://{local}{} (loopback Host only)",
+                    crate::metrics::METRICS_PATH
+                );
+            }
+        }
+    }
     let mode = if args.stateless {
         "stateless"
     } else {
@@ -117,10 +146,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         crate::dev::print_pairing_codes(oauth.pairing_codes(), true);
     }
-    server
-        .serve(listener, app, mcp_core::shutdown_signal())
-        .await
-        .context("the server stopped with an error")?;
+    let main = server.serve(listener, app, mcp_core::shutdown_signal());
+    match metrics_listener {
+        // Both stop together: the first to finish shutting down cancels the other.
+        Some((listener, routes)) => {
+            let metrics = server.serve(listener, routes, mcp_core::shutdown_signal());
+            let (main, metrics) = tokio::join!(main, metrics);
+            main.and(metrics)
+        }
+        None => main.await,
+    }
+    .context("the server stopped with an error")?;
     tracing::info!("dice-mcp stopped");
     Ok(())
 }

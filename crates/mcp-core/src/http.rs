@@ -291,6 +291,7 @@ async fn overloaded(error: tower::BoxError) -> Response {
     if !error.is::<tower::load_shed::error::Overloaded>() {
         tracing::error!(%error, "unexpected error from the request limits");
     }
+    metrics::counter!("mcp_http_load_shed_total").increment(1);
     Refusal::Overloaded.into_response()
 }
 

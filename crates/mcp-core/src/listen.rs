@@ -210,6 +210,7 @@ pub(crate) async fn serve(
                         }
                         was_full = true;
                         if let Ok(permit) = Arc::clone(&overflow).try_acquire_owned() {
+                            metrics::counter!("mcp_http_connections_refused_total").increment(1);
                             tokio::spawn(refuse_over_capacity(tcp, permit));
                         }
                         continue;
@@ -316,6 +317,22 @@ struct Phases {
     closing: CancellationToken,
 }
 
+/// One open connection in the `mcp_http_open_connections` gauge, for as long as it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn count() -> Self {
+        metrics::gauge!("mcp_http_open_connections").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("mcp_http_open_connections").decrement(1.0);
+    }
+}
+
 /// Runs one connection until it ends, is idle too long, or the server closes it.
 async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -326,6 +343,7 @@ async fn serve_connection(
     limits: ConnectionLimits,
     _permit: OwnedSemaphorePermit,
 ) {
+    let _open = OpenConnection::count();
     // hyper-util reads a connection's first bytes (to tell HTTP/1.1 from HTTP/2) before
     // hyper's header timer exists, so a client that sends nothing would wait there until
     // the idle timeout: the header-read timeout bounds that wait too.

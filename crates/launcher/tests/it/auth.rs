@@ -50,7 +50,7 @@ pub(crate) async fn token(dir: &Path, extra: &[&str]) -> String {
 /// Keys in a new temporary directory, and `dice-mcp serve` on 127.0.0.1:0 verifying tokens
 /// with them, given `extra` flags: the directory (for minting with [`token`]), the child,
 /// the MCP URL and the log collector.
-async fn serve_with_keys(
+pub(crate) async fn serve_with_keys(
     extra: &[&str],
 ) -> (
     tempfile::TempDir,

@@ -12,6 +12,7 @@ mod check;
 mod dev;
 mod hardening;
 mod limits;
+mod metrics;
 mod oauth;
 mod openai_flow;
 mod rmcp_client;
