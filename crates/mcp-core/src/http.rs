@@ -297,7 +297,7 @@ impl SessionOwners {
     ///
     /// A session open here is checked here, and, when sessions are shared, refreshed in the
     /// store (a session the store no longer has was ended on another replica, or expired:
-    /// it ends here too). A session open only on another replica is looked up in the store;
+    /// it ends here too; while the store fails, it is served on). A session open only on another replica is looked up in the store;
     /// its owner is checked before rmcp restores it here.
     async fn admit(
         &self,
@@ -322,7 +322,15 @@ impl SessionOwners {
                     }
                     Err(Refusal::UnknownSession)
                 }
-                Err(error) => Err(store_failed(&error)),
+                Err(error) => {
+                    // Held and checked here; no other replica can end it while the store
+                    // is down (that needs the store too), so it goes on.
+                    tracing::warn!(
+                        error = %describe(&error),
+                        "could not refresh a session in the shared store; serving it anyway"
+                    );
+                    Ok(())
+                }
             };
         }
         let Some(shared) = &self.shared else {

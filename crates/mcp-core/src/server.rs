@@ -55,7 +55,8 @@ impl McpServer {
     /// another when a request names it (rmcp replays its `initialize` there), stays its
     /// owner's ([`Principal`](crate::Principal)) everywhere, ends everywhere on `DELETE`,
     /// and expires after the session idle timeout unused on all of them. While the store
-    /// is unreachable, opening or resuming a session is refused with `503`.
+    /// is unreachable, opening a session, or taking one over from another replica, is
+    /// refused with `503`; sessions open on this replica go on.
     ///
     /// Legacy `/sse` sessions are not shared: their stream is one connection to one
     /// replica.

@@ -197,7 +197,7 @@ async fn delete_on_one_replica_ends_the_session_on_all() {
 }
 
 #[tokio::test]
-async fn a_failing_store_refuses_new_and_foreign_sessions_with_503() {
+async fn a_failing_store_refuses_new_and_restored_sessions_with_503_and_serves_held_ones() {
     let store = MemoryStore::default();
     let (a_server, a) = replica_server(Some(&store)).await;
     let b = replica(Some(&store)).await;
@@ -217,9 +217,14 @@ async fn a_failing_store_refuses_new_and_foreign_sessions_with_503() {
         text.contains("store that keeps sessions is unreachable"),
         "{text}"
     );
+    // B would have to restore it from the store; A holds it and serves it on.
     assert_eq!(
         in_session(&b, "alice", &id, Method::POST).await,
         StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        in_session(&a, "alice", &id, Method::POST).await,
+        StatusCode::OK
     );
     // The session whose save failed was not left open.
     assert_eq!(a_server.open_sessions(), 1);
