@@ -8,8 +8,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -22,82 +20,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use session_redis::{KEY_PREFIX, RedisSessionStore};
 use test_support::{
-    ACCEPT_BOTH, PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, initialize_body, mcp_post,
-    rpc_message,
+    ACCEPT_BOTH, PROTOCOL_VERSION_HEADER, RedisServer, SESSION_HEADER, http, initialize_body,
+    mcp_post, rpc_message,
 };
 use tokio::sync::oneshot;
 
 const VERSION: &str = "2025-06-18";
-
-/// A `redis-server` child on 127.0.0.1, without persistence; killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        Self::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "could not start redis-server ({error}): these tests need it; install it \
-                     with `apt-get install redis-server` (`cargo xtask ci` does)"
-                )
-            });
-        let mut server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(server.addr()).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("redis-server on port {port} exited at once: {status}");
-            }
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Stops it (as an outage would); the port is free again for [`Self::start_on`].
-    fn stop(mut self) -> u16 {
-        self.kill();
-        self.port
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn principal_from_header(mut request: Request, next: Next) -> Response {
     if let Some(name) = request
