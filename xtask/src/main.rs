@@ -185,6 +185,8 @@ fn ci() -> anyhow::Result<()> {
             "warnings",
         ]),
     )?;
+    // session-redis's tests start their own redis-server, and fail without one.
+    install::debian_package("redis-server", "redis-server")?;
     run("cargo test", cargo().args(["test", "--workspace"]))?;
     minimal_features()?;
     run(

@@ -350,6 +350,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_STATELESS")]
     pub stateless: bool,
 
+    /// Share stateful /mcp sessions with every server pointed at the same Redis
+    /// (redis://HOST:PORT[/DB]), so a session opened on one replica works on all: its
+    /// owner, DELETE and idle expiry hold everywhere. While Redis is unreachable new
+    /// sessions get 503. Not with --stateless, which has no sessions.
+    #[arg(long, value_name = "URL", env = "DICE_MCP_SESSION_STORE")]
+    pub session_store: Option<String>,
+
     /// Which MCP transports to serve: Streamable HTTP at /mcp (preferred), the legacy
     /// HTTP+SSE transport at /sse (for older clients and configs copied from FastMCP's
     /// guide), or both.

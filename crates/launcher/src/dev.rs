@@ -169,7 +169,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
     )
     .context("invalid token settings")?;
     let protection = crate::serve::protection(verifier, metadata);
-    let server = crate::serve::dice_server(config, dice);
+    let server = crate::serve::dice_server(config, dice, None)?;
     let app = crate::serve::build_app(
         &server,
         Some(&protection),

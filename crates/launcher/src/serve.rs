@@ -1,6 +1,6 @@
 //! `dice-mcp serve`: wires the dice tools into mcp-core's router and runs it.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::http::header;
 use tower_http::{sensitive_headers::SetSensitiveRequestHeadersLayer, trace::TraceLayer};
@@ -13,7 +13,7 @@ use bearer_auth::{
 use dice_tools::{DiceConfig, DiceTools};
 use mcp_core::{
     ConnectionLimits, HttpConfig, HttpConfigBuilder, McpServer, Principal, RequestLimits,
-    SessionLimits, SessionMode, Transports,
+    SessionLimits, SessionMode, SessionStore, Transports,
 };
 use oauth_server::{AuthorizationServer, OAuthConfig, Store};
 
@@ -46,6 +46,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("check --allowed-host, --max-sessions, --max-body-bytes and the limits")?;
 
+    let session_store = session_store(args.session_store.as_deref(), mode).await?;
     let has_key = args.auth.public_key.is_some() || args.auth.jwks.is_some() || args.auth.oauth;
     if !has_key && !args.listen.addr.ip().is_loopback() && !args.auth.insecure_no_auth {
         bail!(
@@ -73,7 +74,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let server = dice_server(config, dice);
+    let server = dice_server(config, dice, session_store)?;
     let mut app = build_app(
         &server,
         auth.as_ref().map(|protection| &protection.auth),
@@ -241,10 +242,64 @@ pub(crate) async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::ne
     })
 }
 
-/// The MCP server of the dice tools under `config`.
-pub(crate) fn dice_server(config: HttpConfig, dice: DiceConfig) -> McpServer {
+/// The MCP server of the dice tools under `config`, its sessions shared through `store`
+/// when there is one.
+pub(crate) fn dice_server(
+    config: HttpConfig,
+    dice: DiceConfig,
+    store: Option<Arc<dyn SessionStore>>,
+) -> anyhow::Result<McpServer> {
     let tools = DiceTools::new(dice);
-    McpServer::new(config, move || tools.clone())
+    let factory = move || tools.clone();
+    Ok(match store {
+        Some(store) => McpServer::with_session_store(config, factory, store)
+            .context("could not share sessions through the --session-store")?,
+        None => McpServer::new(config, factory),
+    })
+}
+
+/// The store named by `--session-store`, if any: Redis at `url`, asked once whether it is
+/// there (a server still starts without it; new sessions get 503 until it answers).
+async fn session_store(
+    url: Option<&str>,
+    mode: SessionMode,
+) -> anyhow::Result<Option<Arc<dyn SessionStore>>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if mode == SessionMode::Stateless {
+        bail!(
+            "--session-store shares stateful sessions between servers, and --stateless has \
+             none: drop --session-store, or --stateless"
+        );
+    }
+    let at = redis_location(url);
+    let store = session_redis::RedisSessionStore::open(url).with_context(|| {
+        format!(
+            "--session-store {at}: expected redis://HOST:PORT[/DB], e.g. redis://127.0.0.1:6379/0"
+        )
+    })?;
+    match store.ping().await {
+        Ok(()) => tracing::info!("sessions shared through Redis at {at}"),
+        Err(error) => tracing::warn!(
+            error = %anyhow::Error::from(error),
+            "Redis at {at} does not answer yet; new sessions get 503 until it does"
+        ),
+    }
+    Ok(Some(Arc::new(store)))
+}
+
+/// Where a Redis URL points, without its password, for messages and logs.
+fn redis_location(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
 }
 
 /// The whole router: MCP routes (behind the auth layer when there is one), the metadata, and
@@ -480,4 +535,42 @@ pub(crate) fn protection(
     let auth =
         BearerAuth::new(verifier, "dice-mcp").with_resource_metadata(metadata.metadata_url());
     (auth, metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_store_is_refused_with_stateless_saying_why() {
+        let Err(error) =
+            session_store(Some("redis://127.0.0.1:6379/0"), SessionMode::Stateless).await
+        else {
+            panic!("a session store was accepted in stateless mode");
+        };
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("--session-store") && message.contains("--stateless"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_store_that_is_not_redis_is_refused() {
+        let Err(error) = session_store(Some("http://cache:6379"), SessionMode::Stateful).await
+        else {
+            panic!("an http URL was accepted as a session store");
+        };
+        assert!(
+            format!("{error:#}").contains("redis://HOST:PORT"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn a_redis_password_never_reaches_the_log() {
+        let shown = redis_location("redis://user:hunter2@cache.internal:6379/2");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.internal:6379/2"), "{shown}");
+    }
 }

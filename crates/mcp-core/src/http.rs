@@ -15,7 +15,8 @@ use axum::{
 use rmcp::{
     ServerHandler,
     transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+        SessionManager, StreamableHttpServerConfig, StreamableHttpService,
+        session::never::NeverSessionManager,
     },
 };
 use serde_json::json;
@@ -30,6 +31,9 @@ use crate::{
     rate::{RateLimiterState, limit_rate},
     refusal::Refusal,
     sessions::{CappedSessionManager, Principal, SessionBudget, opened_by},
+    store::{
+        RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored, noting_save_failure,
+    },
 };
 
 /// Where MCP Streamable HTTP is served (`/mcp/` too, through [`McpServer::serve`]'s path
@@ -46,6 +50,7 @@ pub(crate) fn mcp_routes<S, F>(
     config: &HttpConfig,
     budget: &SessionBudget,
     cancellation: &CancellationToken,
+    store: Option<Arc<dyn SessionStore>>,
     factory: F,
 ) -> Router
 where
@@ -59,6 +64,7 @@ where
             config,
             budget,
             cancellation,
+            store,
             Arc::clone(&factory),
         ));
     }
@@ -111,6 +117,7 @@ fn streamable_routes<S, F>(
     config: &HttpConfig,
     budget: &SessionBudget,
     cancellation: &CancellationToken,
+    store: Option<Arc<dyn SessionStore>>,
     factory: Arc<F>,
 ) -> Router
 where
@@ -118,21 +125,30 @@ where
     F: Fn() -> S + Send + Sync + 'static,
 {
     let factory = move || Ok(factory());
-    let rmcp_config = rmcp_config(config, cancellation);
+    let mut rmcp_config = rmcp_config(config, cancellation);
     let routes = match config.session_mode {
         SessionMode::Stateful => {
             let sessions = Arc::new(CappedSessionManager::new(
                 budget.clone(),
                 config.limits.idle_timeout,
             ));
+            let shared = store.map(|store| SharedSessions::new(store, config.limits.idle_timeout));
+            if let Some(shared) = &shared {
+                rmcp_config.session_store = Some(Arc::new(RmcpStore(shared.clone())));
+            }
             let service = Shared::new(StreamableHttpService::new(
                 factory,
                 Arc::clone(&sessions),
                 rmcp_config,
             ));
+            let owners = SessionOwners {
+                sessions,
+                budget: budget.clone(),
+                shared,
+            };
             Router::new()
                 .route_service(MCP_PATH, service)
-                .layer(middleware::from_fn_with_state(sessions, keep_to_owner))
+                .layer(middleware::from_fn_with_state(owners, keep_to_owner))
                 .layer(middleware::from_fn_with_state(
                     budget.clone(),
                     refuse_when_full,
@@ -267,23 +283,132 @@ async fn refuse_when_full(
 
 const SESSION_ID_HEADER: &str = "mcp-session-id";
 
+/// What [`keep_to_owner`] needs: the local sessions, the budget a restored session draws
+/// on, and the shared store, if the sessions are shared by replicas.
+#[derive(Clone)]
+struct SessionOwners {
+    sessions: Arc<CappedSessionManager>,
+    budget: SessionBudget,
+    shared: Option<SharedSessions>,
+}
+
+impl SessionOwners {
+    /// Whether `principal` may send `method` to session `id`, and if not, the refusal.
+    ///
+    /// A session open here is checked here, and, when sessions are shared, refreshed in the
+    /// store (a session the store no longer has was ended on another replica, or expired:
+    /// it ends here too; while the store fails, it is served on). A session open only on another replica is looked up in the store;
+    /// its owner is checked before rmcp restores it here.
+    async fn admit(
+        &self,
+        id: &str,
+        principal: Option<&Principal>,
+        method: &Method,
+    ) -> Result<(), Refusal> {
+        if self.sessions.holds(id) {
+            if !self.sessions.usable_by(id, principal) {
+                tracing::warn!("refused a request for a session another principal opened");
+                return Err(Refusal::UnknownSession);
+            }
+            let Some(shared) = &self.shared else {
+                return Ok(());
+            };
+            return match shared.touch(id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::info!("a session ended on another replica (or expired) ends here");
+                    if let Err(error) = self.sessions.close_session(&id.into()).await {
+                        tracing::warn!(%error, "could not close a session ended elsewhere");
+                    }
+                    Err(Refusal::UnknownSession)
+                }
+                Err(error) => {
+                    // Held and checked here; no other replica can end it while the store
+                    // is down (that needs the store too), so it goes on.
+                    tracing::warn!(
+                        error = %describe(&error),
+                        "could not refresh a session in the shared store; serving it anyway"
+                    );
+                    Ok(())
+                }
+            };
+        }
+        let Some(shared) = &self.shared else {
+            // Unknown here and nowhere else: rmcp answers 404.
+            return Ok(());
+        };
+        match shared.owner(id).await {
+            Ok(Stored::Missing) => Err(Refusal::UnknownSession),
+            Ok(Stored::OwnedBy(owner)) if owner.as_ref() != principal => {
+                tracing::warn!("refused a request for a session another principal opened");
+                Err(Refusal::UnknownSession)
+            }
+            Ok(Stored::OwnedBy(_)) if method == Method::DELETE => Ok(()),
+            Ok(Stored::OwnedBy(_)) => self.budget.check_room(principal).map_err(|error| {
+                tracing::warn!(%error, "refused to restore a shared session");
+                Refusal::NoSessionRoom(error)
+            }),
+            Err(error @ SharedSessionError::Corrupt(_)) => {
+                tracing::error!(error = %describe(&error), "a shared session cannot be restored");
+                Err(Refusal::UnknownSession)
+            }
+            Err(error) => Err(store_failed(&error)),
+        }
+    }
+}
+
+/// Logs why the shared session store failed; the refusal for it.
+fn store_failed(error: &SharedSessionError) -> Refusal {
+    tracing::error!(error = %describe(error), "refused a request: the shared session store failed");
+    Refusal::SessionStoreUnavailable
+}
+
+/// An error and its causes, on one line.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
 /// A stateful session is used only by the principal that opened it: a request naming a
 /// session someone else opened gets the `404` an unknown session gets, so it learns
-/// nothing. The request runs with its principal as the opener of any session it creates.
+/// nothing, on this replica and, with a shared store, on every other. The request runs
+/// with its principal as the opener of any session it creates; with a shared store, a new
+/// session that could not be saved there is ended and refused with `503` (rmcp would
+/// answer it as opened, and no other replica would know it).
 async fn keep_to_owner(
-    State(sessions): State<Arc<CappedSessionManager>>,
+    State(owners): State<SessionOwners>,
     request: Request,
     next: Next,
 ) -> Response {
     let principal = request.extensions().get::<Principal>().cloned();
     if let Some(id) = request.headers().get(SESSION_ID_HEADER)
         && let Ok(id) = id.to_str()
-        && !sessions.usable_by(id, principal.as_ref())
+        && let Err(refusal) = owners.admit(id, principal.as_ref(), request.method()).await
     {
-        tracing::warn!("refused a request for a session another principal opened");
-        return Refusal::UnknownSession.into_response();
+        return refusal.into_response();
     }
-    opened_by(principal, next.run(request)).await
+    if owners.shared.is_none() {
+        return opened_by(principal, next.run(request)).await;
+    }
+    let (response, failure) = noting_save_failure(opened_by(principal, next.run(request))).await;
+    let Some(error) = failure else {
+        return response;
+    };
+    if let Some(id) = response
+        .headers()
+        .get(SESSION_ID_HEADER)
+        .and_then(|id| id.to_str().ok())
+        && let Err(error) = owners.sessions.close_session(&id.into()).await
+    {
+        tracing::warn!(%error, "could not close a session the store did not take");
+    }
+    store_failed(&error).into_response()
 }
 
 /// `503 Service Unavailable` with `Retry-After` for a request shed at the in-flight cap.

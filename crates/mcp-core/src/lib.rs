@@ -28,6 +28,7 @@ mod refusal;
 mod server;
 mod sessions;
 mod sse;
+mod store;
 
 pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_SESSIONS,
@@ -43,6 +44,7 @@ pub use listen::{
 pub use server::McpServer;
 pub use sessions::{Principal, SessionError};
 pub use sse::{MAX_PENDING_ANSWERS, MAX_QUEUED_BYTES, MESSAGES_PATH, SSE_PATH};
+pub use store::{SessionStore, StoreError};
 
 /// Errors from configuring or running the server.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,8 @@ pub(crate) enum Refusal {
     /// A `Mcp-Session-Id` that names no session this principal may use: `404`, the same
     /// answer as for an unknown session, so a foreign session's existence does not leak.
     UnknownSession,
+    /// The store that shares sessions between replicas failed: `503` with `Retry-After`.
+    SessionStoreUnavailable,
     /// `POST /messages/` without `session_id`: `400`.
     MissingSseSession,
     /// `POST /messages/` for a session that does not exist (or is not the caller's): `404`.
@@ -67,7 +69,9 @@ impl Refusal {
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } | Self::UnreadSseAnswers => StatusCode::TOO_MANY_REQUESTS,
             Self::NoSessionRoom(SessionError::QuotaReached { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            Self::NoSessionRoom(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoSessionRoom(_) | Self::SessionStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UnknownSession | Self::UnknownSseSession | Self::EndedSseSession => {
                 StatusCode::NOT_FOUND
             }
@@ -80,7 +84,7 @@ impl Refusal {
         match self {
             Self::Overloaded | Self::UnreadSseAnswers => Some(1),
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Self::NoSessionRoom(_) => Some(5),
+            Self::NoSessionRoom(_) | Self::SessionStoreUnavailable => Some(5),
             _ => None,
         }
     }
@@ -117,6 +121,9 @@ impl Refusal {
             }
             Self::NoSessionRoom(error) => error.to_string(),
             Self::UnknownSession => "Session not found".to_owned(),
+            Self::SessionStoreUnavailable => "the store that keeps sessions is unreachable, so \
+                 sessions cannot be opened or resumed now; retry later"
+                .to_owned(),
             Self::MissingSseSession => {
                 "session_id is required; use the URL from the stream's endpoint event".to_owned()
             }

@@ -8,7 +8,7 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, HttpConfig, sessions::SessionBudget};
+use crate::{Error, HttpConfig, SessionMode, SessionStore, sessions::SessionBudget};
 
 /// One MCP server: built from an [`HttpConfig`] (plain data) and a handler factory, it owns
 /// what is live: the session budget shared by `/mcp` and `/sse`, the count of open
@@ -47,10 +47,50 @@ impl McpServer {
         S: ServerHandler + Send + 'static,
         F: Fn() -> S + Send + Sync + 'static,
     {
+        Self::build(config, factory, None)
+    }
+
+    /// A stateful server like [`Self::new`] whose `/mcp` sessions live in `store` too, so
+    /// every replica sharing the store serves them: a session opened on one is restored on
+    /// another when a request names it (rmcp replays its `initialize` there), stays its
+    /// owner's ([`Principal`](crate::Principal)) everywhere, ends everywhere on `DELETE`,
+    /// and expires after the session idle timeout unused on all of them. While the store
+    /// is unreachable, opening a session, or taking one over from another replica, is
+    /// refused with `503`; sessions open on this replica go on.
+    ///
+    /// Legacy `/sse` sessions are not shared: their stream is one connection to one
+    /// replica.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the config is stateless: it has no sessions to share.
+    pub fn with_session_store<S, F>(
+        config: HttpConfig,
+        factory: F,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Self, Error>
+    where
+        S: ServerHandler + Send + 'static,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        if config.session_mode == SessionMode::Stateless {
+            return Err(Error::InvalidConfig(
+                "a session store needs stateful sessions; a stateless server has none to share"
+                    .to_owned(),
+            ));
+        }
+        Ok(Self::build(config, factory, Some(store)))
+    }
+
+    fn build<S, F>(config: HttpConfig, factory: F, store: Option<Arc<dyn SessionStore>>) -> Self
+    where
+        S: ServerHandler + Send + 'static,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
         let budget =
             SessionBudget::new(config.limits.max_sessions, config.limits.max_per_principal);
         let cancellation = CancellationToken::new();
-        let mcp_routes = crate::http::mcp_routes(&config, &budget, &cancellation, factory);
+        let mcp_routes = crate::http::mcp_routes(&config, &budget, &cancellation, store, factory);
         Self {
             inner: Arc::new(Inner {
                 config,

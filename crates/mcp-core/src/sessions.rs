@@ -22,7 +22,7 @@ use rmcp::{
     transport::{
         WorkerTransport,
         streamable_http_server::{
-            SessionId, SessionManager,
+            RestoreOutcome, SessionId, SessionManager,
             session::{
                 ServerSseMessage,
                 local::{LocalSessionManager, LocalSessionManagerError, LocalSessionWorker},
@@ -64,6 +64,11 @@ pub(crate) async fn opened_by<F: std::future::Future>(
     future: F,
 ) -> F::Output {
     OPENER.scope(principal, future).await
+}
+
+/// The principal of the request being handled (see [`opened_by`]), if it has one.
+pub(crate) fn current_opener() -> Option<Principal> {
+    OPENER.try_with(Clone::clone).ok().flatten()
 }
 
 /// Why the session manager refused.
@@ -226,6 +231,11 @@ impl CappedSessionManager {
             .get(id)
             .is_none_or(|permit| permit.belongs_to(principal))
     }
+
+    /// Whether session `id` is open on this replica.
+    pub(crate) fn holds(&self, id: &str) -> bool {
+        self.permits().contains_key(id)
+    }
 }
 
 impl SessionManager for CappedSessionManager {
@@ -234,8 +244,7 @@ impl SessionManager for CappedSessionManager {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         // The HTTP pre-check answers 503 early; this is the hard limit racing requests meet.
-        let opener = OPENER.try_with(Clone::clone).ok().flatten();
-        let permit = self.budget.try_open(opener.as_ref())?;
+        let permit = self.budget.try_open(current_opener().as_ref())?;
         let (id, transport) = self.inner.create_session().await?;
         self.permits().insert(id.clone(), permit);
         Ok((id, transport))
@@ -257,6 +266,22 @@ impl SessionManager for CappedSessionManager {
         let result = self.inner.close_session(id).await;
         self.permits().remove(id);
         Ok(result?)
+    }
+
+    /// A session another replica opened, found in the shared store: rmcp replays its
+    /// `initialize` on a new local worker. It takes a place in the budget like a new
+    /// session, for the requesting principal, which the middleware has checked is the
+    /// session's owner.
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        let permit = self.budget.try_open(current_opener().as_ref())?;
+        let outcome = self.inner.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            self.permits().insert(id, permit);
+        }
+        Ok(outcome)
     }
 
     async fn create_stream(

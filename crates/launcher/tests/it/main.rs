@@ -16,5 +16,6 @@ mod metrics;
 mod oauth;
 mod openai_flow;
 mod rmcp_client;
+mod shared_sessions;
 mod sse;
 mod support;

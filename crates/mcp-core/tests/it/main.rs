@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 mod limits;
 mod owners;
 mod router;
+mod shared;
 
 /// One tool, `sleep {ms}`, that answers "slept" after waiting (or, given `bytes`, that many
 /// bytes of text).

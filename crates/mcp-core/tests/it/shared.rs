@@ -1,0 +1,237 @@
+//! Sessions shared by replicas through a `SessionStore`: here an in-memory one two servers
+//! share (the Redis store has its own tests against a real Redis). A session opened on one
+//! replica is used on the other, stays its owner's there, ends everywhere on `DELETE`, and
+//! a store that fails refuses new sessions with `503`.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{extract::Request, middleware::Next, response::Response};
+use mcp_core::{HttpConfig, McpServer, Principal, SessionStore, StoreError};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use test_support::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, initialize_body, mcp_post};
+
+use crate::{Running, Sleeper, start_app};
+
+const VERSION: &str = "2025-06-18";
+
+/// A store in a map, shared by clones; `down` makes every call fail.
+#[derive(Debug, Default, Clone)]
+struct MemoryStore {
+    entries: Arc<Mutex<HashMap<String, String>>>,
+    ttls: Arc<Mutex<Vec<Duration>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl MemoryStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err("connection refused".into());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        Ok(self.entries.lock().unwrap().get(id).cloned())
+    }
+    async fn save(&self, id: &str, entry: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.check()?;
+        self.ttls.lock().unwrap().push(ttl);
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), entry.to_owned());
+        Ok(())
+    }
+    async fn touch(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.check()?;
+        self.ttls.lock().unwrap().push(ttl);
+        Ok(self.entries.lock().unwrap().contains_key(id))
+    }
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.entries.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+async fn principal_from_header(mut request: Request, next: Next) -> Response {
+    if let Some(name) = request
+        .headers()
+        .get("x-principal")
+        .and_then(|v| v.to_str().ok())
+    {
+        let principal = Principal::new(name);
+        request.extensions_mut().insert(principal);
+    }
+    next.run(request).await
+}
+
+async fn replica(store: Option<&MemoryStore>) -> Running {
+    replica_server(store).await.1
+}
+
+/// A replica: a stateful server sharing `store` (or none), principals from `x-principal`.
+async fn replica_server(store: Option<&MemoryStore>) -> (McpServer, Running) {
+    let config = HttpConfig::default();
+    let server = match store {
+        Some(store) => {
+            McpServer::with_session_store(config, || Sleeper, Arc::new(store.clone())).unwrap()
+        }
+        None => McpServer::new(config, || Sleeper),
+    };
+    let app = server
+        .mcp_routes()
+        .layer(axum::middleware::from_fn(principal_from_header));
+    (server.clone(), start_app(server, app).await)
+}
+
+async fn open_as(server: &Running, who: &str) -> String {
+    let url = format!("{}/mcp", server.url);
+    test_support::open_session(&url, VERSION, |request| request.header("x-principal", who)).await
+}
+
+async fn in_session(server: &Running, who: &str, session: &str, method: Method) -> StatusCode {
+    let mut request = http()
+        .request(method.clone(), format!("{}/mcp", server.url))
+        .header("accept", test_support::ACCEPT_BOTH)
+        .header("x-principal", who)
+        .header(SESSION_HEADER, session)
+        .header(PROTOCOL_VERSION_HEADER, VERSION);
+    if method == Method::POST {
+        request = request.json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_session_opened_on_one_replica_is_served_by_another_sharing_the_store() {
+    let store = MemoryStore::default();
+    let (a, b) = (replica(Some(&store)).await, replica(Some(&store)).await);
+    let id = open_as(&a, "alice").await;
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+    // Used on B, it is still A's too.
+    assert_eq!(
+        in_session(&a, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+    // Every entry expires with the session idle timeout.
+    let idle = mcp_core::DEFAULT_SESSION_IDLE;
+    assert!(store.ttls.lock().unwrap().iter().all(|ttl| *ttl == idle));
+}
+
+#[tokio::test]
+async fn without_a_store_another_replica_does_not_know_the_session() {
+    let (a, b) = (replica(None).await, replica(None).await);
+    let id = open_as(&a, "alice").await;
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn another_principal_gets_404_on_every_replica() {
+    let store = MemoryStore::default();
+    let (a, b, c) = (
+        replica(Some(&store)).await,
+        replica(Some(&store)).await,
+        replica(Some(&store)).await,
+    );
+    let id = open_as(&a, "alice").await;
+    // B has restored it for alice; C has never seen it.
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+    for server in [&a, &b, &c] {
+        for method in [Method::POST, Method::GET, Method::DELETE] {
+            let status = in_session(server, "mallory", &id, method.clone()).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} by mallory");
+        }
+    }
+    assert_eq!(
+        in_session(&c, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn delete_on_one_replica_ends_the_session_on_all() {
+    let store = MemoryStore::default();
+    let (a, b, c) = (
+        replica(Some(&store)).await,
+        replica(Some(&store)).await,
+        replica(Some(&store)).await,
+    );
+    let id = open_as(&a, "alice").await;
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+    // Ended on C, which never held it, and B, which did, forgets it.
+    assert_eq!(
+        in_session(&c, "alice", &id, Method::DELETE).await,
+        StatusCode::NO_CONTENT
+    );
+    for server in [&a, &b, &c] {
+        assert_eq!(
+            in_session(server, "alice", &id, Method::POST).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_refuses_new_and_restored_sessions_with_503_and_serves_held_ones() {
+    let store = MemoryStore::default();
+    let (a_server, a) = replica_server(Some(&store)).await;
+    let b = replica(Some(&store)).await;
+    let id = open_as(&a, "alice").await;
+    store.down.store(true, Ordering::SeqCst);
+
+    let response = mcp_post(&format!("{}/mcp", a.url))
+        .header("x-principal", "alice")
+        .json(&initialize_body(1, VERSION, "test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get(SESSION_HEADER).is_none());
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("store that keeps sessions is unreachable"),
+        "{text}"
+    );
+    // B would have to restore it from the store; A holds it and serves it on.
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        in_session(&a, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+    // The session whose save failed was not left open.
+    assert_eq!(a_server.open_sessions(), 1);
+
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::OK
+    );
+}
