@@ -17,9 +17,11 @@ use test_support::{
 
 use crate::{Running, Sleeper, start_app};
 
-const VERSION: &str = "2025-06-18";
+pub(crate) const VERSION: &str = "2025-06-18";
 
-async fn principal_from_header(mut request: Request, next: Next) -> Response {
+/// Names the request's principal after its `x-principal` header (the tests' stand-in for a
+/// verified token).
+pub(crate) async fn principal_from_header(mut request: Request, next: Next) -> Response {
     if let Some(name) = request
         .headers()
         .get("x-principal")
@@ -40,12 +42,18 @@ async fn start_with_principals(config: HttpConfig) -> Running {
 }
 
 /// Opens a `/mcp` session as `who`; its id.
-async fn open_session_as(server: &Running, who: &str) -> String {
+pub(crate) async fn open_session_as(server: &Running, who: &str) -> String {
     let url = format!("{}/mcp", server.url);
     open_session(&url, VERSION, |request| request.header("x-principal", who)).await
 }
 
-async fn in_session(server: &Running, who: &str, session: &str, method: Method) -> StatusCode {
+/// The status of a `method` request in `session` as `who` (POST: `tools/list`).
+pub(crate) async fn in_session(
+    server: &Running,
+    who: &str,
+    session: &str,
+    method: Method,
+) -> StatusCode {
     let mut request = http()
         .request(method.clone(), format!("{}/mcp", server.url))
         .header("accept", test_support::ACCEPT_BOTH)

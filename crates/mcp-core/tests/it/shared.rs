@@ -12,15 +12,15 @@ use std::{
     time::Duration,
 };
 
-use axum::{extract::Request, middleware::Next, response::Response};
-use mcp_core::{HttpConfig, McpServer, Principal, SessionStore, StoreError};
+use mcp_core::{HttpConfig, McpServer, SessionStore, StoreError};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
-use test_support::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, initialize_body, mcp_post};
+use test_support::{SESSION_HEADER, initialize_body, mcp_post};
 
-use crate::{Running, Sleeper, start_app};
-
-const VERSION: &str = "2025-06-18";
+use crate::{
+    Running, Sleeper,
+    owners::{VERSION, in_session, open_session_as, principal_from_header},
+    start_app,
+};
 
 /// A store in a map, shared by clones; `down` makes every call fail.
 #[derive(Debug, Default, Clone)]
@@ -66,18 +66,6 @@ impl SessionStore for MemoryStore {
     }
 }
 
-async fn principal_from_header(mut request: Request, next: Next) -> Response {
-    if let Some(name) = request
-        .headers()
-        .get("x-principal")
-        .and_then(|v| v.to_str().ok())
-    {
-        let principal = Principal::new(name);
-        request.extensions_mut().insert(principal);
-    }
-    next.run(request).await
-}
-
 async fn replica(store: Option<&MemoryStore>) -> Running {
     replica_server(store).await.1
 }
@@ -97,29 +85,11 @@ async fn replica_server(store: Option<&MemoryStore>) -> (McpServer, Running) {
     (server.clone(), start_app(server, app).await)
 }
 
-async fn open_as(server: &Running, who: &str) -> String {
-    let url = format!("{}/mcp", server.url);
-    test_support::open_session(&url, VERSION, |request| request.header("x-principal", who)).await
-}
-
-async fn in_session(server: &Running, who: &str, session: &str, method: Method) -> StatusCode {
-    let mut request = http()
-        .request(method.clone(), format!("{}/mcp", server.url))
-        .header("accept", test_support::ACCEPT_BOTH)
-        .header("x-principal", who)
-        .header(SESSION_HEADER, session)
-        .header(PROTOCOL_VERSION_HEADER, VERSION);
-    if method == Method::POST {
-        request = request.json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-    }
-    request.send().await.unwrap().status()
-}
-
 #[tokio::test]
 async fn a_session_opened_on_one_replica_is_served_by_another_sharing_the_store() {
     let store = MemoryStore::default();
     let (a, b) = (replica(Some(&store)).await, replica(Some(&store)).await);
-    let id = open_as(&a, "alice").await;
+    let id = open_session_as(&a, "alice").await;
     assert_eq!(
         in_session(&b, "alice", &id, Method::POST).await,
         StatusCode::OK
@@ -137,7 +107,7 @@ async fn a_session_opened_on_one_replica_is_served_by_another_sharing_the_store(
 #[tokio::test]
 async fn without_a_store_another_replica_does_not_know_the_session() {
     let (a, b) = (replica(None).await, replica(None).await);
-    let id = open_as(&a, "alice").await;
+    let id = open_session_as(&a, "alice").await;
     assert_eq!(
         in_session(&b, "alice", &id, Method::POST).await,
         StatusCode::NOT_FOUND
@@ -152,7 +122,7 @@ async fn another_principal_gets_404_on_every_replica() {
         replica(Some(&store)).await,
         replica(Some(&store)).await,
     );
-    let id = open_as(&a, "alice").await;
+    let id = open_session_as(&a, "alice").await;
     // B has restored it for alice; C has never seen it.
     assert_eq!(
         in_session(&b, "alice", &id, Method::POST).await,
@@ -178,7 +148,7 @@ async fn delete_on_one_replica_ends_the_session_on_all() {
         replica(Some(&store)).await,
         replica(Some(&store)).await,
     );
-    let id = open_as(&a, "alice").await;
+    let id = open_session_as(&a, "alice").await;
     assert_eq!(
         in_session(&b, "alice", &id, Method::POST).await,
         StatusCode::OK
@@ -201,7 +171,7 @@ async fn a_failing_store_refuses_new_and_restored_sessions_with_503_and_serves_h
     let store = MemoryStore::default();
     let (a_server, a) = replica_server(Some(&store)).await;
     let b = replica(Some(&store)).await;
-    let id = open_as(&a, "alice").await;
+    let id = open_session_as(&a, "alice").await;
     store.down.store(true, Ordering::SeqCst);
 
     let response = mcp_post(&format!("{}/mcp", a.url))
