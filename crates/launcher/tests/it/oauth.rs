@@ -16,7 +16,7 @@ use crate::{
     binary::{BIN, start_command_with},
     support::{DevProcess, next_value},
 };
-use test_support::{ACCEPT_BOTH, http, pkce};
+use test_support::{http, pkce, post_rpc};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
 
@@ -40,13 +40,8 @@ async fn start_dev() -> Dev {
 /// Discovers the authorization server from the 401, as an MCP client does; its metadata.
 async fn discover(mcp_url: &str) -> Value {
     let http = http();
-    let refused = http
-        .post(mcp_url)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .send()
-        .await
-        .unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let refused = post_rpc(mcp_url, None, &list).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let challenge = refused.headers()[header::WWW_AUTHENTICATE]
         .to_str()
@@ -179,18 +174,6 @@ async fn refresh(metadata: &Value, client_id: &str, refresh_token: &str) -> reqw
         .unwrap()
 }
 
-/// Sends a JSON-RPC `body` to `mcp_url` with `access_token`.
-async fn call_with(mcp_url: &str, access_token: &str, body: &Value) -> reqwest::Response {
-    http()
-        .post(mcp_url)
-        .bearer_auth(access_token)
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairing_code() {
     let dev = start_dev().await;
@@ -200,9 +183,9 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
         tokens,
     } = connect(&dev.mcp_url, &dev.pairing_code).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let listed: Value = call_with(
+    let listed: Value = post_rpc(
         &dev.mcp_url,
-        access,
+        Some(access),
         &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
     )
     .await
@@ -370,9 +353,9 @@ async fn serve_with_oauth_prints_a_pairing_code_and_accepts_its_tokens() {
         metadata["issuer"], base,
         "the issuer defaults to http://ADDR"
     );
-    let rolled = call_with(
+    let rolled = post_rpc(
         &mcp_url,
-        tokens["access_token"].as_str().unwrap(),
+        Some(tokens["access_token"].as_str().unwrap()),
         &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                 "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}}),
     )
@@ -406,9 +389,9 @@ async fn a_refresh_token_issued_before_dev_restarts_works_after_it() {
     .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let refreshed: Value = refreshed.json().await.unwrap();
-    let listed = call_with(
+    let listed = post_rpc(
         &mcp_url,
-        refreshed["access_token"].as_str().unwrap(),
+        Some(refreshed["access_token"].as_str().unwrap()),
         &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
     )
     .await;
