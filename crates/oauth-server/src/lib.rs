@@ -50,3 +50,9 @@ pub use error::Error;
 pub use pairing::PairingCode;
 pub use server::{AUTHORIZE_PATH, AuthorizationServer, METADATA_PATH, REGISTER_PATH, TOKEN_PATH};
 pub use store::{ClientSummary, Store};
+
+/// Whether two strings are equal, comparing every byte (no early exit on the first
+/// difference): for the pairing code, client secrets and PKCE challenges.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}

@@ -47,13 +47,7 @@ impl PairingCode {
     fn matches(&self, typed: &str) -> bool {
         let expected = Self::normalize(&self.0);
         let typed = Self::normalize(typed);
-        // Constant time in the code's length: every byte is compared.
-        expected.len() == typed.len()
-            && expected
-                .bytes()
-                .zip(typed.bytes())
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
+        crate::constant_time_eq(&expected, &typed)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::{
     OAuthConfig, PairingCode, Store,
     cimd::{Documents, is_document_url},
     consent::{Consent, consent_page, error_page},
+    constant_time_eq,
     pairing::{Attempt, Pairing},
     redirect,
     store::{Client, Refresh, StoreData, now, sha256_hex},
@@ -997,11 +998,6 @@ fn over_limit(rejection: &(dyn std::error::Error + 'static)) -> bool {
                 .downcast_ref::<axum::Error>()
                 .is_some_and(|inner| inner.to_string().contains("length limit exceeded"))
     })
-}
-
-/// Whether two strings are equal, comparing every byte (no early exit on a difference).
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// Decodes `%XX` in HTTP Basic credentials (RFC 6749 §2.3.1 form-encodes them).
