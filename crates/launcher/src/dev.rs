@@ -70,6 +70,18 @@ pub fn default_keys_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|dir| dir.join("dice-mcp").join("dev-keys"))
 }
 
+/// The OAuth client store in the keys directory `dir` (dev, `serve --oauth` and
+/// `dice-mcp oauth` share it); `remedy` is appended to the advice when it cannot be read.
+pub(crate) fn open_oauth_store(dir: &Path, remedy: &str) -> anyhow::Result<Store> {
+    let path = dir.join(OAUTH_STORE_FILE);
+    Store::open(&path).with_context(|| {
+        format!(
+            "could not open the OAuth client store {}; move it away to start over{remedy}",
+            path.display()
+        )
+    })
+}
+
 /// Loads the dev key pair from `dir`, creating it (private key 0600) the first time.
 pub fn load_or_create_keys(dir: &Path) -> anyhow::Result<RsaKeyPair> {
     let private = dir.join(bearer_auth::PRIVATE_KEY_FILE);
@@ -145,14 +157,7 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
             .context("the published URL cannot be an OAuth issuer")?
             .with_scopes([OAUTH_SCOPE])
             .with_server_name("dice-mcp");
-        let store_path = keys_dir.join(OAUTH_STORE_FILE);
-        let store = Store::open(&store_path).with_context(|| {
-            format!(
-                "could not open the OAuth client store {}; move it away to start over, or \
-                 pass --no-oauth",
-                store_path.display()
-            )
-        })?;
+        let store = open_oauth_store(&keys_dir, ", or pass --no-oauth")?;
         issuers.push(config.issuer().to_owned());
         metadata = metadata
             .with_authorization_servers([config.issuer().to_owned()])

@@ -3,11 +3,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use oauth_server::Store;
 
 use crate::{
     cli::{OauthAction, OauthArgs},
-    dev::{OAUTH_STORE_FILE, default_keys_dir},
+    dev::{OAUTH_STORE_FILE, default_keys_dir, open_oauth_store},
 };
 
 /// Runs `dice-mcp oauth clients|revoke`.
@@ -19,8 +18,7 @@ pub fn run(args: &OauthArgs) -> anyhow::Result<()> {
         }
     };
     let path = dir.join(OAUTH_STORE_FILE);
-    let store = Store::open(&path)
-        .with_context(|| format!("could not read the OAuth client store {}", path.display()))?;
+    let store = open_oauth_store(&dir, "")?;
     match &args.action {
         OauthAction::Clients => {
             let clients = store

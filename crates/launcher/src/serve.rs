@@ -15,7 +15,7 @@ use mcp_core::{
     ConnectionLimits, HttpConfig, HttpConfigBuilder, McpServer, Principal, RequestLimits,
     SessionLimits, SessionMode, SessionStore, Transports,
 };
-use oauth_server::{AuthorizationServer, OAuthConfig, Store};
+use oauth_server::{AuthorizationServer, OAuthConfig};
 
 use crate::cli::{AuthArgs, LimitArgs, ServeArgs};
 
@@ -516,13 +516,7 @@ fn oauth_from_args(
         .context("invalid --oauth-issuer (an http(s) base URL such as https://dice.example.com)")?
         .with_scopes(scopes)
         .with_server_name("dice-mcp");
-    let path = dir.join(crate::dev::OAUTH_STORE_FILE);
-    let store = Store::open(&path).with_context(|| {
-        format!(
-            "could not open the OAuth client store {}; move it away to start over",
-            path.display()
-        )
-    })?;
+    let store = crate::dev::open_oauth_store(&dir, "")?;
     Ok((AuthorizationServer::new(config, key.clone(), store), key))
 }
 
