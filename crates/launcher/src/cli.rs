@@ -363,6 +363,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_TRANSPORT", value_enum, default_value_t = TransportArg::Both)]
     pub transport: TransportArg,
 
+    /// For replicas behind a load balancer that hashes /sse and /messages/ on session_id
+    /// (deploy/nginx): answer GET /sse with a 307 to /sse?session_id=NEW, so the legacy
+    /// stream and its posts reach the one replica holding the stream. Clients follow it.
+    #[arg(long, env = "DICE_MCP_SSE_SESSION_REDIRECT")]
+    pub sse_session_redirect: bool,
+
     /// Also accept this Host header (e.g. your tunnel's or proxy's public host name).
     /// Loopback names are always accepted; any other Host gets 403 (DNS-rebinding guard).
     /// Repeat the flag, or separate with commas in the environment variable.

@@ -35,6 +35,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = HttpConfig::builder()
         .session_mode(mode)
         .transports(transports)
+        .sse_session_redirect(args.sse_session_redirect)
         .session_limits(SessionLimits {
             max_sessions: args.max_sessions,
             max_per_principal: args.max_sessions_per_principal,

@@ -131,6 +131,7 @@ pub struct HttpConfig {
     pub(crate) connections: ConnectionLimits,
     pub(crate) requests: RequestLimits,
     pub(crate) sse_keep_alive: Option<Duration>,
+    pub(crate) sse_session_redirect: bool,
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -207,6 +208,12 @@ impl HttpConfig {
     pub fn sse_keep_alive(&self) -> Option<Duration> {
         self.sse_keep_alive
     }
+
+    /// Whether `GET /sse` is redirected to a URL naming its session; see
+    /// [`HttpConfigBuilder::sse_session_redirect`].
+    pub fn sse_session_redirect(&self) -> bool {
+        self.sse_session_redirect
+    }
 }
 
 /// Builder for [`HttpConfig`].
@@ -220,6 +227,7 @@ pub struct HttpConfigBuilder {
     connections: ConnectionLimits,
     requests: RequestLimits,
     sse_keep_alive: Option<Duration>,
+    sse_session_redirect: bool,
     shutdown_grace: Duration,
 }
 
@@ -234,6 +242,7 @@ impl Default for HttpConfigBuilder {
             connections: ConnectionLimits::default(),
             requests: RequestLimits::default(),
             sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
+            sse_session_redirect: false,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -295,6 +304,18 @@ impl HttpConfigBuilder {
     /// Interval of SSE keep-alive comments; `None` turns them off.
     pub fn sse_keep_alive(mut self, interval: Option<Duration>) -> Self {
         self.sse_keep_alive = interval;
+        self
+    }
+
+    /// Behind a load balancer that hashes on `session_id` (several replicas serving the
+    /// legacy transport): `GET /sse` without a `session_id` is answered `307` to
+    /// `/sse?session_id=NEW`, and `GET /sse?session_id=ID` opens the stream under that id.
+    /// The stream and every `POST /messages/?session_id=ID` for it then carry the same
+    /// `session_id`, so the balancer sends them to the one replica holding the stream. Off
+    /// by default: one replica needs no extra round trip. The id must look like the ones
+    /// the server makes (32 lowercase hex digits) and not be open already.
+    pub fn sse_session_redirect(mut self, redirect: bool) -> Self {
+        self.sse_session_redirect = redirect;
         self
     }
 
@@ -385,6 +406,7 @@ impl HttpConfigBuilder {
             connections: self.connections,
             requests: self.requests,
             sse_keep_alive: self.sse_keep_alive,
+            sse_session_redirect: self.sse_session_redirect,
             shutdown_grace: self.shutdown_grace,
         }
     }

@@ -36,6 +36,12 @@ pub(crate) enum Refusal {
     UnknownSession,
     /// The store that shares sessions between replicas failed: `503` with `Retry-After`.
     SessionStoreUnavailable,
+    /// `GET /sse?session_id=…` (with the session redirect on) naming an id the server would
+    /// not have made: `400`.
+    MalformedSseSessionId,
+    /// `GET /sse?session_id=…` (with the session redirect on) for a stream already open:
+    /// `409`.
+    SseSessionIdInUse,
     /// `POST /messages/` without `session_id`: `400`.
     MissingSseSession,
     /// `POST /messages/` for a session that does not exist (or is not the caller's): `404`.
@@ -61,10 +67,12 @@ impl Refusal {
     /// The HTTP status of the answer.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::MultipleHosts | Self::UnreadableBody | Self::MissingSseSession => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MultipleHosts
+            | Self::UnreadableBody
+            | Self::MissingSseSession
+            | Self::MalformedSseSessionId => StatusCode::BAD_REQUEST,
             Self::ForeignHost | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::SseSessionIdInUse => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } | Self::UnreadSseAnswers => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +131,12 @@ impl Refusal {
             Self::UnknownSession => "Session not found".to_owned(),
             Self::SessionStoreUnavailable => "the store that keeps sessions is unreachable, so \
                  sessions cannot be opened or resumed now; retry later"
+                .to_owned(),
+            Self::MalformedSseSessionId => "session_id must be 32 lowercase hex digits, as in \
+                 the redirect from /sse; open /sse without it for a new session"
+                .to_owned(),
+            Self::SseSessionIdInUse => "a stream with this session_id is open already; open \
+                 /sse without it for a new session"
                 .to_owned(),
             Self::MissingSseSession => {
                 "session_id is required; use the URL from the stream's endpoint event".to_owned()

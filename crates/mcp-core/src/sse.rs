@@ -7,7 +7,7 @@
 //! `event: message`. axum's `Sse` does the framing and the keep-alive comments.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     convert::Infallible,
     pin::Pin,
     sync::{
@@ -22,7 +22,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Extension, Query, State},
-    http::{StatusCode, request::Parts},
+    http::{StatusCode, header, request::Parts},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -123,6 +123,7 @@ struct SseState {
     idle_timeout: Duration,
     cancellation: CancellationToken,
     max_body_bytes: usize,
+    session_redirect: bool,
 }
 
 fn lock(sessions: &SessionMap) -> std::sync::MutexGuard<'_, HashMap<String, Inbound>> {
@@ -161,6 +162,7 @@ where
         idle_timeout: config.limits.idle_timeout,
         cancellation,
         max_body_bytes: config.max_body_bytes,
+        session_redirect: config.sse_session_redirect,
     };
     Router::new()
         .route(SSE_PATH, get(open_stream))
@@ -252,10 +254,41 @@ impl Stream for SessionStream {
     }
 }
 
+/// A new session id: 32 lowercase hex digits.
+fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Whether `id` looks like one [`new_session_id`] makes.
+fn is_session_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 async fn open_stream(
     State(state): State<SseState>,
+    Query(query): Query<SessionQuery>,
     principal: Option<Extension<Principal>>,
 ) -> Response {
+    let id = match (state.session_redirect, query.session_id) {
+        (false, _) => new_session_id(),
+        // Name the session before opening it, so a balancer hashing on session_id sends
+        // the stream where the posts will go.
+        (true, None) => {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [
+                    (
+                        header::LOCATION,
+                        format!("{SSE_PATH}?session_id={}", new_session_id()),
+                    ),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+            )
+                .into_response();
+        }
+        (true, Some(id)) if is_session_id(&id) => id,
+        (true, Some(_)) => return Refusal::MalformedSseSessionId.into_response(),
+    };
     let owner = principal.map(|Extension(principal)| principal);
     let permit = match state.budget.try_open(owner.as_ref()) {
         Ok(permit) => permit,
@@ -264,24 +297,25 @@ async fn open_stream(
             return Refusal::NoSessionRoom(error).into_response();
         }
     };
-    let id = uuid::Uuid::new_v4().simple().to_string();
     let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    let session_cancel = state.cancellation.child_token();
     let activity = Arc::new(SessionActivity {
         pending: AtomicUsize::new(0),
         queued_bytes: AtomicUsize::new(0),
         last_post: IdleClock::start(),
         warned: AtomicBool::new(false),
     });
-    lock(&state.sessions).insert(
-        id.clone(),
-        Inbound {
-            sender: inbound_tx,
-            activity: Arc::clone(&activity),
-            owner,
-        },
-    );
+    match lock(&state.sessions).entry(id.clone()) {
+        Entry::Occupied(_) => return Refusal::SseSessionIdInUse.into_response(),
+        Entry::Vacant(slot) => {
+            slot.insert(Inbound {
+                sender: inbound_tx,
+                activity: Arc::clone(&activity),
+                owner,
+            });
+        }
+    }
+    let (outbound_tx, outbound_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    let session_cancel = state.cancellation.child_token();
     (state.spawn)(outbound_tx, inbound_rx, session_cancel.clone());
     let encoded = spawn_encoder(
         outbound_rx,

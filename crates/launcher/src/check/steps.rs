@@ -118,17 +118,22 @@ impl Checker {
         }
     }
 
-    pub(super) async fn open_sse(&mut self) -> Status {
-        let started = Instant::now();
+    /// `GET` of the stream at `url`, with the token.
+    async fn get_sse(&self, url: &reqwest::Url) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .link
             .http
-            .get(self.link.url.clone())
+            .get(url.clone())
             .header(header::ACCEPT, "text/event-stream");
         if let Some(token) = &self.link.token {
             request = request.bearer_auth(token);
         }
-        let response = match request.send().await {
+        request.send().await
+    }
+
+    pub(super) async fn open_sse(&mut self) -> Status {
+        let started = Instant::now();
+        let mut response = match self.get_sse(&self.link.url).await {
             Ok(response) => response,
             Err(error) => {
                 return self.record(
@@ -139,6 +144,31 @@ impl Checker {
                 );
             }
         };
+        // A server behind a balancer that hashes on session_id (serve
+        // --sse-session-redirect) names the session first with a 307 to the same origin;
+        // the SDKs follow it, and so does check, once. Elsewhere redirects stay off.
+        let mut redirected = false;
+        if response.status() == StatusCode::TEMPORARY_REDIRECT
+            && let Some(target) = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|location| location.to_str().ok())
+                .and_then(|location| self.link.url.join(location).ok())
+                .filter(|target| target.origin() == self.link.url.origin())
+        {
+            redirected = true;
+            response = match self.get_sse(&target).await {
+                Ok(response) => response,
+                Err(error) => {
+                    return self.record(
+                        "sse stream",
+                        started,
+                        Status::Fail,
+                        format!("cannot open the stream {target} redirected to: {error}"),
+                    );
+                }
+            };
+        }
         if response.status() != StatusCode::OK {
             let hint = if response.status() == StatusCode::UNAUTHORIZED {
                 "; pass --token"
@@ -156,7 +186,14 @@ impl Checker {
         match stream.next_event().await {
             Some(event) if event.event == "endpoint" => match self.link.url.join(&event.data) {
                 Ok(endpoint) => {
-                    let detail = format!("endpoint {}", endpoint.path());
+                    let detail = if redirected {
+                        format!(
+                            "endpoint {} (after a redirect naming the session)",
+                            endpoint.path()
+                        )
+                    } else {
+                        format!("endpoint {}", endpoint.path())
+                    };
                     self.link.transport = Transport::Sse { stream, endpoint };
                     self.record("sse stream", started, Status::Pass, detail)
                 }

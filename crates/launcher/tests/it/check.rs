@@ -185,3 +185,20 @@ async fn the_binary_exits_non_zero_on_a_dead_port_and_zero_on_a_good_server() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn check_follows_the_sse_session_redirect_of_a_replica_behind_a_balancer() {
+    let server = TestServer::start_with(
+        mcp_core::HttpConfig::builder().sse_session_redirect(true),
+        dice_tools::DiceConfig::default(),
+    )
+    .await;
+    let steps = run_checks(&format!("{}/sse", server.base), None, TIMEOUT)
+        .await
+        .unwrap();
+    let stream = steps.iter().find(|s| s.step == "sse stream").unwrap();
+    assert_eq!(stream.status, Status::Pass, "{steps:?}");
+    assert!(stream.detail.contains("after a redirect"), "{stream:?}");
+    assert_eq!(status_of(&steps, "tools/call"), Status::Pass);
+    server.stop().await;
+}

@@ -23,6 +23,7 @@ mod limits;
 mod owners;
 mod router;
 mod shared;
+mod sse_redirect;
 
 /// One tool, `sleep {ms}`, that answers "slept" after waiting (or, given `bytes`, that many
 /// bytes of text).
