@@ -1,7 +1,10 @@
 //! The routes: the MCP routes behind the guard and request limits, and health. The state
 //! they share is [`McpServer`](crate::McpServer)'s; the serve loop is in `listen.rs`.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
@@ -30,7 +33,7 @@ use crate::{
     jsonrpc::{Envelope, precheck_jsonrpc},
     rate::{RateLimiterState, limit_rate},
     refusal::Refusal,
-    sessions::{CappedSessionManager, Principal, SessionBudget, opened_by},
+    sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, opened_by},
     store::{
         RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored, noting_save_failure,
     },
@@ -145,14 +148,15 @@ where
                 sessions,
                 budget: budget.clone(),
                 shared,
+                last_sweep: Arc::default(),
             };
             Router::new()
                 .route_service(MCP_PATH, service)
-                .layer(middleware::from_fn_with_state(owners, keep_to_owner))
                 .layer(middleware::from_fn_with_state(
-                    budget.clone(),
-                    refuse_when_full,
+                    owners.clone(),
+                    keep_to_owner,
                 ))
+                .layer(middleware::from_fn_with_state(owners, refuse_when_full))
         }
         SessionMode::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
@@ -263,7 +267,7 @@ async fn normalize_delete(
 /// principal's quota is), instead of rmcp's generic `500`. Only an `initialize` without
 /// `Mcp-Session-Id` opens a session, whatever revision it names; everything else passes.
 async fn refuse_when_full(
-    State(budget): State<SessionBudget>,
+    State(owners): State<SessionOwners>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -273,7 +277,10 @@ async fn refuse_when_full(
             .extensions()
             .get::<Envelope>()
             .is_some_and(|envelope| envelope.method.as_deref() == Some("initialize"));
-    if opens_session && let Err(error) = budget.check_room(request.extensions().get::<Principal>())
+    if opens_session
+        && let Err(error) = owners
+            .check_room(request.extensions().get::<Principal>())
+            .await
     {
         tracing::warn!(%error, "refused a new session");
         return Refusal::NoSessionRoom(error).into_response();
@@ -290,9 +297,59 @@ struct SessionOwners {
     sessions: Arc<CappedSessionManager>,
     budget: SessionBudget,
     shared: Option<SharedSessions>,
+    /// When the last sweep for sessions ended elsewhere began (one at a time).
+    last_sweep: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
+/// The least time between two sweeps for sessions ended elsewhere: each costs a store
+/// lookup per session held, so a client refused for want of room cannot make every refusal
+/// cost that.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(200);
+
 impl SessionOwners {
+    /// Whether `principal` may open (or restore) one more session here.
+    ///
+    /// A replica holds a copy of every shared session it has served; when the session is
+    /// ended on another replica (`DELETE`), the copy here stays until it is used or idles
+    /// out, holding a place in the budget and in its owner's quota. So before refusing for
+    /// want of room, the sessions in question (the principal's, or all at the cap) are
+    /// looked up in the store, and those it no longer has are ended here.
+    async fn check_room(&self, principal: Option<&Principal>) -> Result<(), SessionError> {
+        let error = match self.budget.check_room(principal) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let Some(shared) = &self.shared else {
+            return Err(error);
+        };
+        let held = match &error {
+            SessionError::QuotaReached { .. } => self.sessions.held_by(Some(principal)),
+            SessionError::Full { .. } => self.sessions.held_by(None),
+            SessionError::Local(_) => return Err(error),
+        };
+        {
+            let Ok(mut last) = self.last_sweep.try_lock() else {
+                return Err(error);
+            };
+            if last.is_some_and(|at| at.elapsed() < SWEEP_INTERVAL) {
+                return Err(error);
+            }
+            *last = Some(Instant::now());
+            let mut ended = 0_usize;
+            for id in held {
+                if let Ok(Stored::Missing) = shared.owner(&id).await
+                    && self.sessions.close_session(&id).await.is_ok()
+                {
+                    ended += 1;
+                }
+            }
+            if ended > 0 {
+                tracing::info!(ended, "ended sessions that had ended on other replicas");
+            }
+        }
+        self.budget.check_room(principal)
+    }
+
     /// Whether `principal` may send `method` to session `id`, and if not, the refusal.
     ///
     /// A session open here is checked here, and, when sessions are shared, refreshed in the
@@ -344,7 +401,7 @@ impl SessionOwners {
                 Err(Refusal::UnknownSession)
             }
             Ok(Stored::OwnedBy(_)) if method == Method::DELETE => Ok(()),
-            Ok(Stored::OwnedBy(_)) => self.budget.check_room(principal).map_err(|error| {
+            Ok(Stored::OwnedBy(_)) => self.check_room(principal).await.map_err(|error| {
                 tracing::warn!(%error, "refused to restore a shared session");
                 Refusal::NoSessionRoom(error)
             }),

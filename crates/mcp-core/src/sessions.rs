@@ -236,6 +236,15 @@ impl CappedSessionManager {
     pub(crate) fn holds(&self, id: &str) -> bool {
         self.permits().contains_key(id)
     }
+
+    /// The sessions open here: `owner`'s alone, or with `None` every one.
+    pub(crate) fn held_by(&self, owner: Option<Option<&Principal>>) -> Vec<SessionId> {
+        self.permits()
+            .iter()
+            .filter(|(_, permit)| owner.is_none_or(|owner| permit.belongs_to(owner)))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
 }
 
 impl SessionManager for CappedSessionManager {

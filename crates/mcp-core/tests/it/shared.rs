@@ -205,3 +205,53 @@ async fn a_failing_store_refuses_new_and_restored_sessions_with_503_and_serves_h
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn copies_of_sessions_deleted_elsewhere_do_not_use_up_the_quota() {
+    let store = MemoryStore::default();
+    let config = HttpConfig::builder()
+        .session_limits(mcp_core::SessionLimits {
+            max_per_principal: 2,
+            ..mcp_core::SessionLimits::default()
+        })
+        .build()
+        .unwrap();
+    let replica = |config: HttpConfig| {
+        let server =
+            McpServer::with_session_store(config, || Sleeper, Arc::new(store.clone())).unwrap();
+        let app = server
+            .mcp_routes()
+            .layer(axum::middleware::from_fn(principal_from_header));
+        start_app(server, app)
+    };
+    let (a, b) = (replica(config.clone()).await, replica(config).await);
+    // Two sessions opened on A, served once by B (which keeps a copy), deleted on A.
+    for _ in 0..2 {
+        let id = open_session_as(&a, "alice").await;
+        assert_eq!(
+            in_session(&b, "alice", &id, Method::POST).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            in_session(&a, "alice", &id, Method::DELETE).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    // B's copies are of sessions that have ended: they do not count against alice.
+    let response = mcp_post(&format!("{}/mcp", b.url))
+        .header("x-principal", "alice")
+        .json(&initialize_body(1, VERSION, "test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A live session does count: with it and one more, alice is at her quota on B.
+    let _second = open_session_as(&b, "alice").await;
+    let refused = mcp_post(&format!("{}/mcp", b.url))
+        .header("x-principal", "alice")
+        .json(&initialize_body(1, VERSION, "test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
