@@ -35,7 +35,7 @@ use crate::{
     refusal::Refusal,
     sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, opened_by},
     store::{
-        RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored, noting_save_failure,
+        RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored, noting_store_failure,
     },
 };
 
@@ -435,9 +435,12 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 /// A stateful session is used only by the principal that opened it: a request naming a
 /// session someone else opened gets the `404` an unknown session gets, so it learns
 /// nothing, on this replica and, with a shared store, on every other. The request runs
-/// with its principal as the opener of any session it creates; with a shared store, a new
-/// session that could not be saved there is ended and refused with `503` (rmcp would
-/// answer it as opened, and no other replica would know it).
+/// with its principal as the opener of any session it creates. With a shared store, a
+/// request during which the store failed inside rmcp is refused `503` with `Retry-After`:
+/// a new session that could not be saved is ended (rmcp would answer it as opened, and no
+/// other replica would know it), a restore whose load failed would be rmcp's `500`, and a
+/// `DELETE` that could not reach the store would leave the session alive on other
+/// replicas (retried, it is restored here and deleted).
 async fn keep_to_owner(
     State(owners): State<SessionOwners>,
     request: Request,
@@ -453,7 +456,7 @@ async fn keep_to_owner(
     if owners.shared.is_none() {
         return opened_by(principal, next.run(request)).await;
     }
-    let (response, failure) = noting_save_failure(opened_by(principal, next.run(request))).await;
+    let (response, failure) = noting_store_failure(opened_by(principal, next.run(request))).await;
     let Some(error) = failure else {
         return response;
     };

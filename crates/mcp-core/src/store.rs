@@ -131,20 +131,21 @@ impl SharedSessions {
 }
 
 tokio::task_local! {
-    /// Where the adapter puts a failed save during an `initialize`, for the middleware
-    /// around rmcp (which logs the failure and answers as if it had worked).
-    static SAVE_FAILURE: Mutex<Option<SharedSessionError>>;
+    /// Where the adapter puts a store failure during a request (a new session's save, a
+    /// restore's load, a `DELETE`'s delete), for the middleware around rmcp, which logs
+    /// the failure and answers as if it had worked (or `500` for a load).
+    static STORE_FAILURE: Mutex<Option<SharedSessionError>>;
 }
 
-/// Runs `future` (one request through rmcp), then says whether saving a new session to the
-/// store failed during it, and why.
-pub(crate) async fn noting_save_failure<F: Future>(
+/// Runs `future` (one request through rmcp), then says whether the store failed during
+/// it, and why.
+pub(crate) async fn noting_store_failure<F: Future>(
     future: F,
 ) -> (F::Output, Option<SharedSessionError>) {
-    SAVE_FAILURE
+    STORE_FAILURE
         .scope(Mutex::new(None), async move {
             let output = future.await;
-            let failure = SAVE_FAILURE
+            let failure = STORE_FAILURE
                 .try_with(|slot| {
                     slot.lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -157,15 +158,36 @@ pub(crate) async fn noting_save_failure<F: Future>(
         .await
 }
 
+/// Hands `error` to [`noting_store_failure`] (or logs it, outside one); rmcp's error for
+/// it.
+fn note_failure(error: SharedSessionError, what: &str) -> SessionStoreError {
+    let message = error.to_string();
+    let noted = STORE_FAILURE.try_with(|slot| {
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+    });
+    if noted.is_err() {
+        tracing::error!(%message, "{what}");
+    }
+    message.into()
+}
+
 /// rmcp's `SessionStore` over [`SharedSessions`]: saves the opener with rmcp's state, and
-/// reports a failed save to [`noting_save_failure`].
+/// reports a failure to [`noting_store_failure`].
 #[derive(Debug)]
 pub(crate) struct RmcpStore(pub(crate) SharedSessions);
 
 #[async_trait::async_trait]
 impl RmcpSessionStore for RmcpStore {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        Ok(self.0.load(session_id).await?.map(|entry| entry.state))
+        match self.0.load(session_id).await {
+            Ok(entry) => Ok(entry.map(|entry| entry.state)),
+            Err(error) => Err(note_failure(
+                error,
+                "could not load a session from the shared store",
+            )),
+        }
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
@@ -173,22 +195,22 @@ impl RmcpSessionStore for RmcpStore {
             owner: current_opener().map(|owner| owner.as_str().to_owned()),
             state: state.clone(),
         };
-        let Err(error) = self.0.save(session_id, &entry).await else {
-            return Ok(());
-        };
-        let message = error.to_string();
-        let noted = SAVE_FAILURE.try_with(|slot| {
-            *slot
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
-        });
-        if noted.is_err() {
-            tracing::error!(%message, "could not save a new session to the shared store");
+        match self.0.save(session_id, &entry).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(note_failure(
+                error,
+                "could not save a new session to the shared store",
+            )),
         }
-        Err(message.into())
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        Ok(self.0.store.delete(session_id).await?)
+        match self.0.store.delete(session_id).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(note_failure(
+                SharedSessionError::Store(error),
+                "could not delete a session from the shared store",
+            )),
+        }
     }
 }

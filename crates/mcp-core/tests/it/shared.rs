@@ -28,6 +28,9 @@ struct MemoryStore {
     entries: Arc<Mutex<HashMap<String, String>>>,
     ttls: Arc<Mutex<Vec<Duration>>>,
     down: Arc<AtomicBool>,
+    /// Loads that still succeed before every load fails (the store going down between
+    /// two reads of one request).
+    loads_left: Arc<Mutex<Option<usize>>>,
 }
 
 impl MemoryStore {
@@ -43,6 +46,12 @@ impl MemoryStore {
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &str) -> Result<Option<String>, StoreError> {
         self.check()?;
+        if let Some(left) = self.loads_left.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err("connection reset".into());
+            }
+            *left -= 1;
+        }
         Ok(self.entries.lock().unwrap().get(id).cloned())
     }
     async fn save(&self, id: &str, entry: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -254,4 +263,36 @@ async fn copies_of_sessions_deleted_elsewhere_do_not_use_up_the_quota() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_store_failing_inside_rmcp_is_503_not_500() {
+    let store = MemoryStore::default();
+    let (a, b) = (replica(Some(&store)).await, replica(Some(&store)).await);
+    let id = open_session_as(&a, "alice").await;
+    // B reads the owner, then the store goes down before rmcp reads the session.
+    *store.loads_left.lock().unwrap() = Some(1);
+    assert_eq!(
+        in_session(&b, "alice", &id, Method::POST).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    *store.loads_left.lock().unwrap() = None;
+    // A DELETE that cannot reach the store says so: the session would live on elsewhere.
+    store.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        in_session(&a, "alice", &id, Method::DELETE).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // Retried once the store is back, the DELETE ends it everywhere.
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        in_session(&a, "alice", &id, Method::DELETE).await,
+        StatusCode::NO_CONTENT
+    );
+    for server in [&a, &b] {
+        assert_eq!(
+            in_session(server, "alice", &id, Method::POST).await,
+            StatusCode::NOT_FOUND
+        );
+    }
 }
