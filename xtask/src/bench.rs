@@ -10,7 +10,7 @@
 mod peers;
 mod report;
 mod session;
-mod wrk;
+pub(crate) mod wrk;
 
 use std::{
     fs,

@@ -8,6 +8,7 @@ mod dev;
 mod fuzz;
 mod install;
 mod interop;
+mod scale;
 mod server;
 mod soak;
 
@@ -54,7 +55,7 @@ enum Task {
         args: Vec<String>,
     },
     /// Everything CI runs: fmt --check, clippy -D warnings, tests (and bearer-auth without
-    /// default features), docs -D warnings, interop, a one-minute soak.
+    /// default features), docs -D warnings, interop, a one-minute soak, the scale test.
     Ci,
     /// Real clients against the real binary on 127.0.0.1.
     ///
@@ -85,6 +86,17 @@ enum Task {
     /// unexpected status) or when RSS or fds do not come back near their baseline after the
     /// load. JSON in target/soak/report.json.
     Soak(soak::Options),
+    /// Replicas behind nginx, sessions in Redis, on 127.0.0.1: what scaling out does.
+    ///
+    /// Installs nginx and redis-server from Debian when missing, builds the release
+    /// dice-mcp, and runs two replicas behind nginx with deploy/nginx's config (round robin
+    /// for /mcp, session_id hash for /sse): the official Python SDK through nginx, stateless
+    /// and stateful (sessions in Redis); stateless load with 1 and 2 replicas and the
+    /// per-replica split from each /metrics; a replica SIGTERMed mid-run (every call must
+    /// still be answered); one stateful session hopping replicas on every request; Redis
+    /// restarted mid-run (only new sessions may be refused, 503 + Retry-After). JSON in
+    /// target/scale-test/report.json.
+    ScaleTest(scale::Options),
     /// Run the cargo-fuzz targets under fuzz/ for N minutes each (needs nightly).
     ///
     /// `cargo xtask fuzz [--minutes N] [--merge] [TARGET...]`: runs each target (all without
@@ -115,6 +127,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Some(Task::Bench(options)) => bench::bench(&options).map(|()| ExitCode::SUCCESS),
         Some(Task::Soak(options)) => soak::soak(&options).map(|()| ExitCode::SUCCESS),
+        Some(Task::ScaleTest(options)) => scale::scale_test(&options).map(|()| ExitCode::SUCCESS),
         Some(Task::Fuzz { args }) => fuzz::fuzz(&args).map(|()| ExitCode::SUCCESS),
         None => Cli::command()
             .print_help()
@@ -197,6 +210,10 @@ fn ci() -> anyhow::Result<()> {
     )?;
     interop::interop(&build_binary()?)?;
     soak::soak(&soak::Options { minutes: 1.0 })?;
+    scale::scale_test(&scale::Options {
+        seconds: 6,
+        concurrency: 16,
+    })?;
     eprintln!("xtask: ci passed");
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! servers settle and fails unless every outcome was one the kind may have and RSS and fds
 //! came back near their baseline. Report on stdout and in `target/soak/report.json`.
 
-mod load;
+pub(crate) mod load;
 mod tally;
 
 use std::{
@@ -213,7 +213,7 @@ fn common_flags(public: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn keygen(binary: &Path, dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn keygen(binary: &Path, dir: &Path) -> anyhow::Result<()> {
     let output = Command::new(binary)
         .args(["keygen", "--force", "--out"])
         .arg(dir)
@@ -225,7 +225,7 @@ fn keygen(binary: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn mint(binary: &Path, key: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn mint(binary: &Path, key: &Path, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new(binary)
         .arg("token")
         .arg("--key")

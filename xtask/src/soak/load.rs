@@ -275,16 +275,16 @@ pub async fn run(
 }
 
 /// What a request got: its outcome label, and what the checks need.
-struct Answer {
-    label: String,
-    status: u16,
-    session: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) label: String,
+    pub(crate) status: u16,
+    pub(crate) session: Option<String>,
+    pub(crate) body: String,
 }
 
 /// A request that got no answer: its label and the error chain.
-struct Failure {
-    label: String,
+pub(crate) struct Failure {
+    pub(crate) label: String,
     detail: String,
 }
 
@@ -328,7 +328,7 @@ fn failure(error: &reqwest::Error) -> Failure {
 }
 
 /// Sends `request` (with the request timeout) and reads the whole answer.
-async fn send(request: RequestBuilder) -> Result<Answer, Failure> {
+pub(crate) async fn send(request: RequestBuilder) -> Result<Answer, Failure> {
     let response = request
         .timeout(REQUEST_TIMEOUT)
         .send()
@@ -386,30 +386,30 @@ fn truncate(text: &str) -> String {
     text.chars().take(300).collect()
 }
 
-fn mcp_post(client: &Client, url: &str, token: &str) -> RequestBuilder {
+pub(crate) fn mcp_post(client: &Client, url: &str, token: &str) -> RequestBuilder {
     client
         .post(url)
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
 }
 
-fn call(id: u64, tool: &str, arguments: Value) -> Value {
+pub(crate) fn call(id: u64, tool: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": tool, "arguments": arguments}})
 }
 
-fn initialize(id: u64, revision: &str) -> Value {
+pub(crate) fn initialize(id: u64, revision: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
         "protocolVersion": revision, "capabilities": {},
         "clientInfo": {"name": "xtask-soak", "version": "0"}}})
 }
 
-fn initialized() -> Value {
+pub(crate) fn initialized() -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
 }
 
 /// A successful `roll_dice` answer: a result that is not a tool error.
-fn rolled(answer: &Answer) -> bool {
+pub(crate) fn rolled(answer: &Answer) -> bool {
     answer.body.contains("\"result\"") && answer.body.contains("\"isError\":false")
 }
 
