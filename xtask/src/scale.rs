@@ -317,6 +317,13 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
         if let Some(panic) = replica.log_panics() {
             report.fail(format!("{} panicked: {panic}", replica.name));
         }
+        if !report.failures.is_empty() {
+            eprintln!(
+                "{}'s ERROR and WARN lines:\n{}",
+                replica.name,
+                replica.log_lines(&[" ERROR ", " WARN "], 30)
+            );
+        }
         replica.stop_now()?;
     }
     drop((both, one));

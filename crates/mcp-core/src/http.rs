@@ -323,8 +323,8 @@ impl SessionOwners {
             return Err(error);
         };
         let held = match &error {
-            SessionError::QuotaReached { .. } => self.sessions.held_by(Some(principal)),
-            SessionError::Full { .. } => self.sessions.held_by(None),
+            SessionError::QuotaReached { .. } => self.sessions.stored_sessions_of(Some(principal)),
+            SessionError::Full { .. } => self.sessions.stored_sessions_of(None),
             SessionError::Local(_) => return Err(error),
         };
         {
@@ -458,6 +458,14 @@ async fn keep_to_owner(
     }
     let (response, failure) = noting_store_failure(opened_by(principal, next.run(request))).await;
     let Some(error) = failure else {
+        // A session this request created is in the store now: a sweep may look it up.
+        if let Some(id) = response
+            .headers()
+            .get(SESSION_ID_HEADER)
+            .and_then(|id| id.to_str().ok())
+        {
+            owners.sessions.mark_stored(id);
+        }
         return response;
     };
     if let Some(id) = response

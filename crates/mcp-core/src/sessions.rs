@@ -204,7 +204,15 @@ impl SessionBudget {
 pub(crate) struct CappedSessionManager {
     inner: LocalSessionManager,
     budget: SessionBudget,
-    permits: Mutex<HashMap<SessionId, SessionPermit>>,
+    permits: Mutex<HashMap<SessionId, Held>>,
+}
+
+/// A session open here: its place in the budget, and whether the shared store is known to
+/// have it (restored from it, or saved to it by a request that has finished).
+#[derive(Debug)]
+struct Held {
+    permit: SessionPermit,
+    stored: bool,
 }
 
 impl CappedSessionManager {
@@ -219,7 +227,7 @@ impl CappedSessionManager {
         }
     }
 
-    fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionPermit>> {
+    fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Held>> {
         lock(&self.permits)
     }
 
@@ -229,7 +237,7 @@ impl CappedSessionManager {
     pub(crate) fn usable_by(&self, id: &str, principal: Option<&Principal>) -> bool {
         self.permits()
             .get(id)
-            .is_none_or(|permit| permit.belongs_to(principal))
+            .is_none_or(|held| held.permit.belongs_to(principal))
     }
 
     /// Whether session `id` is open on this replica.
@@ -237,13 +245,25 @@ impl CappedSessionManager {
         self.permits().contains_key(id)
     }
 
-    /// The sessions open here: `owner`'s alone, or with `None` every one.
-    pub(crate) fn held_by(&self, owner: Option<Option<&Principal>>) -> Vec<SessionId> {
+    /// The sessions open here that the shared store is known to have: `owner`'s alone, or
+    /// with `None` every one. A session still being created (its save not finished) is
+    /// not among them.
+    pub(crate) fn stored_sessions_of(&self, owner: Option<Option<&Principal>>) -> Vec<SessionId> {
         self.permits()
             .iter()
-            .filter(|(_, permit)| owner.is_none_or(|owner| permit.belongs_to(owner)))
+            .filter(|(_, held)| {
+                held.stored && owner.is_none_or(|owner| held.permit.belongs_to(owner))
+            })
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Notes that the shared store has session `id` (its creating request has finished
+    /// without a store failure).
+    pub(crate) fn mark_stored(&self, id: &str) {
+        if let Some(held) = self.permits().get_mut(id) {
+            held.stored = true;
+        }
     }
 }
 
@@ -255,7 +275,13 @@ impl SessionManager for CappedSessionManager {
         // The HTTP pre-check answers 503 early; this is the hard limit racing requests meet.
         let permit = self.budget.try_open(current_opener().as_ref())?;
         let (id, transport) = self.inner.create_session().await?;
-        self.permits().insert(id.clone(), permit);
+        self.permits().insert(
+            id.clone(),
+            Held {
+                permit,
+                stored: false,
+            },
+        );
         Ok((id, transport))
     }
 
@@ -288,7 +314,13 @@ impl SessionManager for CappedSessionManager {
         let permit = self.budget.try_open(current_opener().as_ref())?;
         let outcome = self.inner.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
-            self.permits().insert(id, permit);
+            self.permits().insert(
+                id,
+                Held {
+                    permit,
+                    stored: true,
+                },
+            );
         }
         Ok(outcome)
     }

@@ -102,6 +102,20 @@ impl Replica {
         }
     }
 
+    /// The last `count` lines of its log that contain one of `marks`.
+    pub fn log_lines(&self, marks: &[&str], count: usize) -> String {
+        let log = self
+            .server
+            .as_ref()
+            .map(|server| server.log_tail(usize::MAX))
+            .unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|line| marks.iter().any(|mark| line.contains(mark)))
+            .collect();
+        lines[lines.len().saturating_sub(count)..].join("\n")
+    }
+
     /// The first line of its log that tells of a panic.
     pub fn log_panics(&self) -> Option<String> {
         let log = self.server.as_ref()?.log_tail(usize::MAX);
