@@ -11,6 +11,7 @@ mod binary;
 mod check;
 mod dev;
 mod hardening;
+mod health;
 mod limits;
 mod metrics;
 mod oauth;
