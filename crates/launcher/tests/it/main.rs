@@ -9,6 +9,7 @@ mod ask;
 mod auth;
 mod binary;
 mod check;
+mod deploy;
 mod dev;
 mod hardening;
 mod health;
