@@ -1,4 +1,4 @@
-//! The deploy files (`deploy/`) kept honest: every `DICE_MCP_*` variable
+//! The deploy files (`deploy/`, `docs/deploy.md`) kept honest: every `DICE_MCP_*` variable
 //! they name is one the CLI reads, the environment file starts a server that passes
 //! `dice-mcp health`, the Dockerfile builds the release binary and runs it unprivileged with
 //! that health check, compose runs two replicas sharing Redis behind nginx, the systemd unit
@@ -196,10 +196,10 @@ fn deploy_files_name_only_variables_the_cli_reads() {
     known.extend(nginx.iter().cloned());
 
     let mut unknown = Vec::new();
-    for file in files.iter().map(String::as_str) {
+    for file in files.iter().map(String::as_str).chain([DOCS]) {
         let names = dice_mcp_names(&read(file));
         assert!(
-            !names.is_empty() || ![DOCKERFILE, COMPOSE, ENV_FILE, UNIT].contains(&file),
+            !names.is_empty() || ![DOCKERFILE, COMPOSE, ENV_FILE, UNIT, DOCS].contains(&file),
             "{file} names no DICE_MCP_ variable: is the scan reading it?"
         );
         for name in names.difference(&known) {
