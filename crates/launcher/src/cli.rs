@@ -84,6 +84,18 @@ pub enum Command {
         Revoking removes the client and its refresh tokens at once; an access token it\n\
         already holds keeps working until it expires (at most an hour).")]
     Oauth(OauthArgs),
+    /// Ask a running server whether it is up: GET its /healthz, exit 0 on 200 OK and 1
+    /// otherwise, saying what was wrong. For health checks where there is no curl (the
+    /// distroless image in deploy/Dockerfile runs it as its HEALTHCHECK).
+    #[command(after_help = "Examples:\n  \
+        dice-mcp health                                   # http://127.0.0.1:8000/healthz\n  \
+        dice-mcp health --url http://127.0.0.1:9000/healthz --timeout 1s\n\n\
+        In a Dockerfile:\n  \
+        HEALTHCHECK CMD [\"/usr/local/bin/dice-mcp\", \"health\"]\n\n\
+        The default URL matches serve's default port; when serve listens elsewhere\n\
+        (DICE_MCP_ADDR), set DICE_MCP_HEALTH_URL to the same port. Redirects are not\n\
+        followed and proxy variables are ignored: the answer is the server's own.")]
+    Health(HealthArgs),
 }
 
 /// Flags of `dice-mcp oauth`.
@@ -631,6 +643,23 @@ impl From<TransportArg> for mcp_core::Transports {
             TransportArg::Both => Self::Both,
         }
     }
+}
+
+/// Flags of `dice-mcp health`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The health endpoint to GET: the server's /healthz, on loopback when run beside it.
+    #[arg(
+        long,
+        env = "DICE_MCP_HEALTH_URL",
+        default_value = "http://127.0.0.1:8000/healthz"
+    )]
+    pub url: url::Url,
+
+    /// How long the answer may take before the server counts as unhealthy: 3s, 500ms (a
+    /// plain number is seconds).
+    #[arg(long, env = "DICE_MCP_HEALTH_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod ask;
 pub mod check;
 pub mod cli;
 pub mod dev;
+mod health;
 mod keys;
 pub mod metrics;
 mod oauth;
@@ -25,6 +26,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Check(args) => check::run(args),
         cli::Command::Ask(args) => ask::run(args),
         cli::Command::Oauth(args) => oauth::run(&args),
+        cli::Command::Health(args) => health::run(&args),
     }
 }
 
