@@ -11,7 +11,7 @@ mod cluster;
 use std::{
     collections::BTreeMap,
     fs,
-    path::Path,
+    path::PathBuf,
     process::Command,
     sync::{
         Arc, Mutex,
@@ -113,6 +113,8 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
     )?;
     let binary = target_dir().join("release").join("dice-mcp");
     let python = interop::python_venv(&target_dir().join("interop"))?;
+    let node_dir = target_dir().join("interop").join("node");
+    install::npm_ci(&workspace_root().join("xtask/interop"), &node_dir)?;
     let dir = target_dir().join("scale-test");
     let work = dir.join("run");
     if work.exists() {
@@ -128,6 +130,11 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
         &["--sub", "scale-test", "--ttl", "2h"],
     )?;
     let public = keys.join("public.pem").to_string_lossy().into_owned();
+    let sdks = Sdks {
+        python,
+        node_dir,
+        token: token.clone(),
+    };
     let template = fs::read_to_string(workspace_root().join(cluster::NGINX_TEMPLATE))
         .with_context(|| format!("could not read {}", cluster::NGINX_TEMPLATE))?;
 
@@ -177,8 +184,21 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
         ),
         ("/sse beside stateless /mcp", both.url("/sse"), "legacy"),
     ] {
-        python_sdk(&python, what, &url, mode, &token, &mut report);
+        sdks.python(what, &url, mode, &mut report);
     }
+    sdks.typescript(
+        "stateless /mcp",
+        &both.url("/mcp"),
+        "streamable",
+        &mut report,
+    );
+    sdks.typescript(
+        "/sse beside stateless /mcp",
+        &both.url("/sse"),
+        "sse",
+        &mut report,
+    );
+    sse_sessions(&runtime, &http, &both.url(""), &token, &mut report);
 
     eprintln!("scale-test: load through nginx (wrk), 1 replica then 2");
     let script = wrk::script(
@@ -263,8 +283,14 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
         ("stateful /mcp, mode auto", both.url("/mcp"), "auto"),
         ("/sse beside stateful /mcp", both.url("/sse"), "legacy"),
     ] {
-        python_sdk(&python, what, &url, mode, &token, &mut report);
+        sdks.python(what, &url, mode, &mut report);
     }
+    sdks.typescript(
+        "stateful /mcp",
+        &both.url("/mcp"),
+        "streamable",
+        &mut report,
+    );
 
     let hops = runtime.block_on(hopping_session(&http, &both.url("/mcp"), &token, &replicas));
     match hops {
@@ -341,26 +367,123 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the official Python SDK client (the interop script) against `url`.
-fn python_sdk(python: &Path, what: &str, url: &str, mode: &str, token: &str, report: &mut Report) {
-    let script = workspace_root().join("xtask/interop/python_sdk_client.py");
+/// The official SDK clients (the interop scripts), run through nginx with the token.
+struct Sdks {
+    python: PathBuf,
+    node_dir: PathBuf,
+    token: String,
+}
+
+impl Sdks {
+    /// The Python SDK's client in `mode` against `url` (`…/sse` drives its `sse_client`).
+    fn python(&self, what: &str, url: &str, mode: &str, report: &mut Report) {
+        let mut command = Command::new(&self.python);
+        command
+            .arg(workspace_root().join("xtask/interop/python_sdk_client.py"))
+            .args([url, mode, &self.token]);
+        row(&format!("python mcp SDK, {what}"), command, report);
+    }
+
+    /// The TypeScript SDK's client with `transport` (`streamable` or `sse`) against `url`.
+    fn typescript(&self, what: &str, url: &str, transport: &str, report: &mut Report) {
+        let mut command = Command::new(self.node_dir.join("node_modules/.bin/node"));
+        command
+            .current_dir(&self.node_dir)
+            .arg(workspace_root().join("xtask/interop/ts_sdk_client.mjs"))
+            .args([url, transport, &self.token]);
+        row(&format!("typescript mcp SDK, {what}"), command, report);
+    }
+}
+
+/// Runs one client; a failure goes into the report with the end of its output.
+fn row(what: &str, mut command: Command, report: &mut Report) {
     let started = Instant::now();
-    let output = Command::new(python)
-        .arg(&script)
-        .args([url, mode, token])
-        .output();
-    match output {
+    match command.output() {
         Ok(output) if output.status.success() => println!(
-            "python mcp SDK through nginx, {what}: ok ({:.1}s)",
+            "{what} through nginx: ok ({:.1}s)",
             started.elapsed().as_secs_f64()
         ),
         Ok(output) => report.fail(format!(
-            "python mcp SDK through nginx, {what}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
+            "{what} through nginx: {}{}",
+            tail(&String::from_utf8_lossy(&output.stdout), 5),
             tail(&String::from_utf8_lossy(&output.stderr), 15)
         )),
-        Err(error) => report.fail(format!("could not run {}: {error}", python.display())),
+        Err(error) => report.fail(format!("{what}: could not start the client: {error}")),
     }
+}
+
+/// `/sse` sessions opened through nginx one after another, each initialized over its own
+/// stream: each lands where its `session_id` hashes, so without the session redirect about
+/// half would post to a replica that does not hold the stream (all 8 pass by chance once
+/// in 256 runs).
+fn sse_sessions(
+    runtime: &tokio::runtime::Runtime,
+    http: &Client,
+    base: &str,
+    token: &str,
+    report: &mut Report,
+) {
+    const SESSIONS: usize = 8;
+    let outcome = runtime.block_on(async {
+        let mut failed = Vec::new();
+        for n in 0..SESSIONS {
+            if let Err(error) = sse_session(http, base, token).await {
+                failed.push(format!("session {n}: {error:#}"));
+            }
+        }
+        failed
+    });
+    if outcome.is_empty() {
+        println!("{SESSIONS} /sse sessions through nginx, each initialized on its stream: ok");
+    } else {
+        report.fail(format!(
+            "/sse sessions through nginx: {} of {SESSIONS} failed: {}",
+            outcome.len(),
+            outcome.join("; ")
+        ));
+    }
+}
+
+/// Opens `/sse` (following the redirect), posts `initialize` to the endpoint it names, and
+/// reads the answer on the stream.
+async fn sse_session(http: &Client, base: &str, token: &str) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let response = http
+        .get(format!("{base}/sse"))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    let mut next_data = async || -> anyhow::Result<String> {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+                .await
+                .context("no event within 5 s")?
+                .context("the stream ended")??;
+            if let Some(data) = event.data {
+                return Ok(data);
+            }
+        }
+    };
+    let endpoint = next_data().await.context("no endpoint event")?;
+    let posted = send(
+        http.post(format!("{base}{endpoint}"))
+            .bearer_auth(token)
+            .json(&initialize(7, "2024-11-05")),
+    )
+    .await;
+    let outcome = label(posted, 202, |_| true);
+    if outcome != "ok" {
+        bail!("POST {endpoint}: {outcome}");
+    }
+    let answer = next_data().await.context("no answer on the stream")?;
+    if !answer.contains("\"protocolVersion\"") {
+        bail!("the stream answered {answer}");
+    }
+    Ok(())
 }
 
 fn tail(text: &str, lines: usize) -> String {
