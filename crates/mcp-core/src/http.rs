@@ -454,9 +454,18 @@ async fn keep_to_owner(
         return refusal.into_response();
     }
     if owners.shared.is_none() {
-        return opened_by(principal, next.run(request)).await;
+        return match opened_by(principal, next.run(request)).await {
+            (response, Some(refused)) if response.status().is_server_error() => no_room(refused),
+            (response, _) => response,
+        };
     }
-    let (response, failure) = noting_store_failure(opened_by(principal, next.run(request))).await;
+    let ((response, refused), failure) =
+        noting_store_failure(opened_by(principal, next.run(request))).await;
+    if let Some(refused) = refused
+        && response.status().is_server_error()
+    {
+        return no_room(refused);
+    }
     let Some(error) = failure else {
         // A session this request created is in the store now: a sweep may look it up.
         if let Some(id) = response
@@ -477,6 +486,13 @@ async fn keep_to_owner(
         tracing::warn!(%error, "could not close a session the store did not take");
     }
     store_failed(&error).into_response()
+}
+
+/// The answer to a request the session manager found no room for, racing others past
+/// the early check (rmcp would answer `500`).
+fn no_room(error: SessionError) -> Response {
+    tracing::warn!(%error, "refused a session: no room");
+    Refusal::NoSessionRoom(error).into_response()
 }
 
 /// `503 Service Unavailable` with `Retry-After` for a request shed at the in-flight cap.

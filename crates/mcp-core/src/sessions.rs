@@ -52,23 +52,58 @@ impl Principal {
 }
 
 tokio::task_local! {
-    /// The principal of the request being handled, for rmcp's session manager, which is
-    /// called inside the request but is not handed the request.
-    static OPENER: Option<Principal>;
+    /// The request being handled, for rmcp's session manager, which is called inside the
+    /// request but is not handed it.
+    static OPENING: Opening;
+}
+
+/// Who opens any session the request creates, and why the manager refused one if it did.
+struct Opening {
+    principal: Option<Principal>,
+    refused: Mutex<Option<SessionError>>,
 }
 
 /// Runs `future` (the handling of one request) with `principal` as the one who opens any
-/// session it creates.
+/// session it creates; also returns why the session manager refused to open or restore a
+/// session during it, if it did. rmcp answers such a refusal `500`; the middleware that
+/// called this answers it as the refusal it is (`503`/`429` with `Retry-After`).
 pub(crate) async fn opened_by<F: std::future::Future>(
     principal: Option<Principal>,
     future: F,
-) -> F::Output {
-    OPENER.scope(principal, future).await
+) -> (F::Output, Option<SessionError>) {
+    let opening = Opening {
+        principal,
+        refused: Mutex::new(None),
+    };
+    OPENING
+        .scope(opening, async move {
+            let output = future.await;
+            let refused = OPENING
+                .try_with(|opening| lock(&opening.refused).take())
+                .ok()
+                .flatten();
+            (output, refused)
+        })
+        .await
 }
 
 /// The principal of the request being handled (see [`opened_by`]), if it has one.
 pub(crate) fn current_opener() -> Option<Principal> {
-    OPENER.try_with(Clone::clone).ok().flatten()
+    OPENING
+        .try_with(|opening| opening.principal.clone())
+        .ok()
+        .flatten()
+}
+
+/// Hands a refusal for want of room to [`opened_by`], and returns it for rmcp.
+fn noting_refusal(error: SessionError) -> SessionError {
+    let copy = match &error {
+        SessionError::Full { max } => SessionError::Full { max: *max },
+        SessionError::QuotaReached { max } => SessionError::QuotaReached { max: *max },
+        SessionError::Local(_) => return error,
+    };
+    let _ = OPENING.try_with(|opening| *lock(&opening.refused) = Some(copy));
+    error
 }
 
 /// Why the session manager refused.
@@ -273,7 +308,10 @@ impl SessionManager for CappedSessionManager {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         // The HTTP pre-check answers 503 early; this is the hard limit racing requests meet.
-        let permit = self.budget.try_open(current_opener().as_ref())?;
+        let permit = self
+            .budget
+            .try_open(current_opener().as_ref())
+            .map_err(noting_refusal)?;
         let (id, transport) = self.inner.create_session().await?;
         self.permits().insert(
             id.clone(),
@@ -311,7 +349,10 @@ impl SessionManager for CappedSessionManager {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        let permit = self.budget.try_open(current_opener().as_ref())?;
+        let permit = self
+            .budget
+            .try_open(current_opener().as_ref())
+            .map_err(noting_refusal)?;
         let outcome = self.inner.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
             self.permits().insert(
@@ -354,5 +395,37 @@ impl SessionManager for CappedSessionManager {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         Ok(self.inner.resume(id, last_event_id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that meets a full budget inside rmcp (past the early check, racing
+    /// others) leaves the refusal for the middleware, which answers it instead of rmcp's
+    /// `500`.
+    #[tokio::test]
+    async fn a_refusal_inside_the_session_manager_is_handed_to_the_middleware() {
+        let budget = SessionBudget::new(1, 1);
+        let manager = CappedSessionManager::new(budget, std::time::Duration::from_secs(60));
+        let alice = Principal::new("alice");
+        let (first, refused) = opened_by(Some(alice.clone()), manager.create_session()).await;
+        assert!(first.is_ok() && refused.is_none());
+
+        let (second, refused) = opened_by(Some(alice.clone()), manager.create_session()).await;
+        assert!(matches!(second, Err(SessionError::QuotaReached { max: 1 })));
+        assert!(matches!(
+            refused,
+            Some(SessionError::QuotaReached { max: 1 })
+        ));
+
+        let (restored, refused) = opened_by(
+            Some(Principal::new("bob")),
+            manager.restore_session(SessionId::from("elsewhere")),
+        )
+        .await;
+        assert!(matches!(restored, Err(SessionError::Full { max: 1 })));
+        assert!(matches!(refused, Some(SessionError::Full { max: 1 })));
     }
 }
