@@ -131,44 +131,37 @@ impl Checker {
         request.send().await
     }
 
+    /// `GET` of the stream, following one same-origin `307`: a server behind a balancer
+    /// that hashes on session_id (serve --sse-session-redirect) names the session first;
+    /// the SDKs follow it, and so does check, once. Elsewhere redirects stay off. The
+    /// answer and whether it was redirected, or what went wrong.
+    async fn open_sse_following(&self) -> Result<(reqwest::Response, bool), String> {
+        let response = self
+            .get_sse(&self.link.url)
+            .await
+            .map_err(|error| format!("cannot open the stream: {error}"))?;
+        let target = (response.status() == StatusCode::TEMPORARY_REDIRECT)
+            .then(|| response.headers().get(header::LOCATION))
+            .flatten()
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| self.link.url.join(location).ok())
+            .filter(|target| target.origin() == self.link.url.origin());
+        let Some(target) = target else {
+            return Ok((response, false));
+        };
+        let response = self
+            .get_sse(&target)
+            .await
+            .map_err(|error| format!("cannot open the stream {target} redirected to: {error}"))?;
+        Ok((response, true))
+    }
+
     pub(super) async fn open_sse(&mut self) -> Status {
         let started = Instant::now();
-        let mut response = match self.get_sse(&self.link.url).await {
-            Ok(response) => response,
-            Err(error) => {
-                return self.record(
-                    "sse stream",
-                    started,
-                    Status::Fail,
-                    format!("cannot open the stream: {error}"),
-                );
-            }
+        let (response, redirected) = match self.open_sse_following().await {
+            Ok(opened) => opened,
+            Err(detail) => return self.record("sse stream", started, Status::Fail, detail),
         };
-        // A server behind a balancer that hashes on session_id (serve
-        // --sse-session-redirect) names the session first with a 307 to the same origin;
-        // the SDKs follow it, and so does check, once. Elsewhere redirects stay off.
-        let mut redirected = false;
-        if response.status() == StatusCode::TEMPORARY_REDIRECT
-            && let Some(target) = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|location| location.to_str().ok())
-                .and_then(|location| self.link.url.join(location).ok())
-                .filter(|target| target.origin() == self.link.url.origin())
-        {
-            redirected = true;
-            response = match self.get_sse(&target).await {
-                Ok(response) => response,
-                Err(error) => {
-                    return self.record(
-                        "sse stream",
-                        started,
-                        Status::Fail,
-                        format!("cannot open the stream {target} redirected to: {error}"),
-                    );
-                }
-            };
-        }
         if response.status() != StatusCode::OK {
             let hint = if response.status() == StatusCode::UNAUTHORIZED {
                 "; pass --token"

@@ -410,15 +410,7 @@ fn dockerfile_builds_the_release_binary_and_runs_it_unprivileged_with_a_health_c
     let mut run = exec_form(instruction(last, "ENTRYPOINT").expect("an ENTRYPOINT"));
     run.extend(exec_form(instruction(last, "CMD").expect("a CMD")));
     assert_eq!(run[0], binary);
-    assert!(
-        matches!(
-            Cli::try_parse_from(&run),
-            Ok(Cli {
-                command: Command::Serve(_)
-            })
-        ),
-        "the image runs {run:?}, not `dice-mcp serve`"
-    );
+    assert_runs_serve(&run, "the image");
 
     // One port: where serve listens, what is exposed, what `health` asks by default.
     let env = instruction(last, "ENV").expect("ENV DICE_MCP_ADDR");
@@ -597,15 +589,7 @@ fn systemd_unit_is_hardened_and_outlasts_the_drain() {
 
     let exec = service("ExecStart");
     let argv: Vec<&str> = exec[0].split_whitespace().collect();
-    assert!(
-        matches!(
-            Cli::try_parse_from(&argv),
-            Ok(Cli {
-                command: Command::Serve(_)
-            })
-        ),
-        "{UNIT} runs {argv:?}, not `dice-mcp serve`"
-    );
+    assert_runs_serve(&argv, UNIT);
 
     let stop = parse_duration(service("TimeoutStopSec")[0]).unwrap();
     assert!(
@@ -691,5 +675,21 @@ fn binary_links_only_libraries_distroless_cc_ships() {
         "dice-mcp links {foreign:?}, which gcr.io/distroless/cc-debian12 does not ship: the \
          image's binary would not start. Prefer a pure-Rust crate (rustls, not OpenSSL), or \
          change the run stage of {DOCKERFILE} and say why in {DOCS}:\n{text}"
+    );
+}
+
+/// Panics unless `argv` parses (with clap, as the binary would) as `dice-mcp serve`.
+fn assert_runs_serve<T: Into<std::ffi::OsString> + Clone + std::fmt::Debug>(
+    argv: &[T],
+    what: &str,
+) {
+    assert!(
+        matches!(
+            Cli::try_parse_from(argv.iter().cloned()),
+            Ok(Cli {
+                command: Command::Serve(_)
+            })
+        ),
+        "{what} runs {argv:?}, not `dice-mcp serve`"
     );
 }
