@@ -13,7 +13,7 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
         JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-        Tool,
+        Tool, ToolAnnotations,
     },
     service::RequestContext,
 };
@@ -260,6 +260,17 @@ fn object(value: Value) -> Arc<JsonObject> {
     }
 }
 
+/// What a client may show and select tools by (OpenAI's `allowed_tools` can pick
+/// `read_only` ones): a roll reads and changes nothing, touches nothing outside the server,
+/// and is not idempotent (the same call gives new dice).
+fn dice_annotations(title: &str) -> ToolAnnotations {
+    ToolAnnotations::with_title(title)
+        .read_only(true)
+        .destructive(false)
+        .idempotent(false)
+        .open_world(false)
+}
+
 fn roll_dice_tool() -> Tool {
     Tool::new(
         ROLL_DICE,
@@ -277,6 +288,7 @@ fn roll_dice_tool() -> Tool {
         },
         "required": ["result"]
     })))
+    .annotate(dice_annotations("Roll six-sided dice"))
 }
 
 fn roll_tool() -> Tool {
@@ -321,6 +333,7 @@ fn roll_tool() -> Tool {
         },
         "required": ["expression", "terms", "total"]
     })))
+    .annotate(dice_annotations("Roll dice notation"))
 }
 
 #[cfg(test)]
@@ -352,6 +365,22 @@ mod tests {
             Value::Object((*tool.input_schema).clone()),
             json!({"type":"object","properties":{"n_dice":{"type":"integer"}},"required":["n_dice"]})
         );
+    }
+
+    #[test]
+    fn both_tools_say_they_only_read_and_are_not_idempotent() {
+        for tool in [roll_dice_tool(), roll_tool()] {
+            let annotations = serde_json::to_value(tool.annotations.as_ref().unwrap()).unwrap();
+            let title = annotations["title"].as_str().unwrap_or_default().to_owned();
+            assert!(title.starts_with("Roll "), "{annotations}");
+            assert_eq!(
+                annotations,
+                json!({"title": title, "readOnlyHint": true, "destructiveHint": false,
+                       "idempotentHint": false, "openWorldHint": false}),
+                "{}",
+                tool.name
+            );
+        }
     }
 
     #[test]

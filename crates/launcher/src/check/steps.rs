@@ -372,6 +372,8 @@ impl Checker {
         } else {
             detail.push_str(&format!("; {}", problems.join("; ")));
         }
+        let annotations: Vec<String> = tools.iter().map(describe_annotations).collect();
+        detail.push_str(&format!("; annotations: {}", annotations.join("; ")));
         (self.record("tools/list", started, status, detail), names)
     }
 
@@ -428,6 +430,39 @@ impl Checker {
     }
 }
 
+/// A tool's annotations as `check` reports them: the hints it sets, and its title.
+/// OpenAI's `allowed_tools` can select tools by `readOnlyHint`, so a tool without one is
+/// said to be out of that filter's reach.
+fn describe_annotations(tool: &rmcp::model::Tool) -> String {
+    let name = &tool.name;
+    let Some(annotations) = &tool.annotations else {
+        return format!("{name} none (allowed_tools read_only will not select it)");
+    };
+    let hint = |value: Option<bool>, yes: &str, no: &str| {
+        value.map(|value| if value { yes.to_owned() } else { no.to_owned() })
+    };
+    let mut parts: Vec<String> = [
+        hint(annotations.read_only_hint, "read-only", "not read-only"),
+        hint(
+            annotations.destructive_hint,
+            "destructive",
+            "not destructive",
+        ),
+        hint(annotations.idempotent_hint, "idempotent", "not idempotent"),
+        hint(annotations.open_world_hint, "open world", "closed world"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(title) = &annotations.title {
+        parts.push(format!("title {title:?}"));
+    }
+    if parts.is_empty() {
+        return format!("{name} none set");
+    }
+    format!("{name} {}", parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,5 +494,14 @@ mod tests {
         ] {
             assert_eq!(check(public), None, "{public}");
         }
+    }
+
+    #[test]
+    fn a_tool_without_annotations_is_said_to_be_out_of_the_read_only_filter() {
+        let tool = rmcp::model::Tool::new("t", "d", std::sync::Arc::new(serde_json::Map::new()));
+        assert_eq!(
+            super::describe_annotations(&tool),
+            "t none (allowed_tools read_only will not select it)"
+        );
     }
 }

@@ -62,6 +62,15 @@ async fn a_good_server_passes_every_step_on_mcp_and_sse() {
         statuses(&steps)
     );
     assert_eq!(steps.len(), 8);
+    let listed = steps.iter().find(|s| s.step == "tools/list").unwrap();
+    assert!(
+        listed.detail.contains(
+            "annotations: roll_dice read-only, not destructive, not idempotent, closed world, \
+             title \"Roll six-sided dice\"; roll read-only"
+        ),
+        "{}",
+        listed.detail
+    );
 
     let steps = run_checks(&server.sse_url, Some(server.token.clone()), TIMEOUT)
         .await
