@@ -51,6 +51,37 @@ pub fn python_venv(venv: &Path, requirements: &Path) -> anyhow::Result<PathBuf> 
     Ok(python)
 }
 
+/// What the interop clients need from the machine before anything is built: Python 3 with
+/// the `venv` module (Debian ships it apart, as `python3-venv`) and npm. Checked first, so a
+/// machine without them is told at once, not after the build and the tests.
+pub fn preflight() -> anyhow::Result<()> {
+    preflight_with(|program, args| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .is_ok_and(|out| out.status.success())
+    })
+}
+
+fn preflight_with(works: impl Fn(&str, &[&str]) -> bool) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if !works("python3", &["-c", "import venv, ensurepip"]) {
+        missing.push("python3 with its venv module (apt-get install python3-venv)");
+    }
+    if !works("npm", &["--version"]) {
+        missing.push("npm (apt-get install npm, or Node.js from nodejs.org)");
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the interop clients need {}; install {} and run again (they also reach PyPI and \
+             the npm registry)",
+            missing.join(" and "),
+            if missing.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
+}
+
 /// Copies `package.json` and `package-lock.json` from `source` into `node_dir` and runs
 /// `npm ci` there, unless the stamp says this lock is already installed. The packages bring
 /// their own Node (the registry's `node` package): it is `node_dir/node_modules/.bin/node`.
@@ -132,4 +163,20 @@ fn shown(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preflight_names_each_missing_tool_and_how_to_get_it() {
+        let without = |absent: &'static str| move |program: &str, _: &[&str]| program != absent;
+        let error = preflight_with(without("npm")).unwrap_err().to_string();
+        assert!(error.contains("npm (apt-get install npm"), "{error}");
+        assert!(!error.contains("python3"), "{error}");
+        let error = preflight_with(without("python3")).unwrap_err().to_string();
+        assert!(error.contains("python3-venv"), "{error}");
+        assert!(preflight_with(|_, _| true).is_ok());
+    }
 }

@@ -122,7 +122,8 @@ fn main() -> ExitCode {
     let result = match task {
         Some(Task::Dev { args }) => build_binary().and_then(|binary| dev::dev(&binary, &args)),
         Some(Task::Ci) => ci().map(|()| ExitCode::SUCCESS),
-        Some(Task::Interop) => build_binary()
+        Some(Task::Interop) => install::preflight()
+            .and_then(|()| build_binary())
             .and_then(|binary| interop::interop(&binary))
             .map(|()| ExitCode::SUCCESS),
         Some(Task::Bench(options)) => bench::bench(&options).map(|()| ExitCode::SUCCESS),
@@ -183,6 +184,7 @@ fn build_binary() -> anyhow::Result<PathBuf> {
 }
 
 fn ci() -> anyhow::Result<()> {
+    install::preflight()?;
     run(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),

@@ -26,7 +26,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     println!("kid   {}", pair.public().kid());
     println!();
     println!(
-        "next: dice-mcp serve --public-key {} --issuer dice-mcp",
+        "next: dice-mcp serve --stateless --public-key {} --issuer dice-mcp",
         saved.public.display()
     );
     println!("      dice-mcp token --key {}", saved.private.display());

@@ -469,3 +469,48 @@ async fn the_access_log_has_method_path_and_status_but_no_token_or_session_id() 
         "the session id reached the log"
     );
 }
+
+/// What keygen prints as the next steps works when typed as printed: the server it names
+/// is stateless (what OpenAI needs), and a token from the printed command calls a tool on
+/// it without a session.
+#[tokio::test]
+async fn the_next_steps_keygen_prints_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = dice_mcp(&["keygen", "--out", keys.to_str().unwrap()]).await;
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let printed = |prefix: &str| {
+        stdout
+            .lines()
+            .map(str::trim)
+            .map(|line| line.strip_prefix("next:").unwrap_or(line).trim())
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in {stdout}"))
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let serve = printed("dice-mcp serve");
+    assert!(serve.contains(&"--stateless".to_owned()), "{serve:?}");
+    let mut args: Vec<&str> = serve[1..].iter().map(String::as_str).collect();
+    // The printed command listens on the default port; the test takes any free one.
+    args.extend(["--addr", "127.0.0.1:0"]);
+    let (_child, url, _log) = start(&args).await;
+
+    let minted = printed("dice-mcp token");
+    let minted: Vec<&str> = minted.iter().map(String::as_str).collect();
+    let out = dice_mcp(&minted).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let response = post_rpc(&url, Some(&token), &list_call()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["result"]["content"][0]["text"].is_string(), "{body}");
+}
