@@ -77,7 +77,7 @@ impl Interop {
                  stderr:\n{stderr}\nserver log tail:\n{log}\n---"
             );
         }
-        self.rows.push(Row {
+        self.push(Row {
             client: client.to_owned(),
             transport: transport.to_owned(),
             ok,
@@ -85,10 +85,22 @@ impl Interop {
         });
     }
 
+    /// Keeps `row` for the table at the end, and says at once how it went.
+    fn push(&mut self, row: Row) {
+        eprintln!(
+            "interop: {} {} ({}) {:.1} s",
+            if row.ok { "pass" } else { "FAIL" },
+            row.client,
+            row.transport,
+            row.seconds
+        );
+        self.rows.push(row);
+    }
+
     /// A row that failed before its client could run, and why.
     fn failed_row(&mut self, client: &str, transport: &str, why: &anyhow::Error) {
         eprintln!("--- FAIL: {client} ({transport}) ---\n{why:#}\n---");
-        self.rows.push(Row {
+        self.push(Row {
             client: client.to_owned(),
             transport: transport.to_owned(),
             ok: false,
@@ -536,7 +548,7 @@ fn token_rows(run: &mut Interop) -> anyhow::Result<()> {
             "--- PyJWT mint failed ---\n{}",
             String::from_utf8_lossy(&minted.stderr)
         );
-        run.rows.push(Row {
+        run.push(Row {
             client: "PyJWT token -> dice-mcp serve --public-key".into(),
             transport: "-".into(),
             ok: false,

@@ -101,14 +101,20 @@ pub fn write(results: &[Measure], extras: &Extras, dir: &Path) -> anyhow::Result
 
 fn table(report: &Report<'_>) -> String {
     let shown = |ratio: Option<f64>| ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×"));
+    // Without --peers there is no FastMCP row, and the column would be all dashes.
+    let versus_fastmcp = report.rows.iter().any(|row| row.ratio_to_fastmcp.is_some());
     let mut out = String::from(
-        "\n| server | c | requests/s | p50 ms | p99 ms | errors | peak RSS MiB | vs axum | vs FastMCP |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "\n| server | c | requests/s | p50 ms | p99 ms | errors | peak RSS MiB | vs axum |",
     );
+    out.push_str(if versus_fastmcp {
+        " vs FastMCP |\n|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|---|\n"
+    });
     for row in &report.rows {
         let m = row.measure;
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} |",
             m.row,
             m.concurrency,
             m.requests_per_sec,
@@ -117,8 +123,11 @@ fn table(report: &Report<'_>) -> String {
             m.errors,
             mib(m.peak_rss_kib),
             shown(row.ratio_to_axum),
-            shown(row.ratio_to_fastmcp),
         ));
+        if versus_fastmcp {
+            out.push_str(&format!(" {} |", shown(row.ratio_to_fastmcp)));
+        }
+        out.push('\n');
     }
     let extras = report.extras;
     out.push_str(&format!(
@@ -178,10 +187,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn json_keeps_the_field_names_of_earlier_results() {
-        let results = [measure("axum static JSON (baseline)", 1, 400.0)];
-        let extras = Extras {
+    fn extras() -> Extras {
+        Extras {
             cold_start_ms_median: 3.0,
             cold_start_ms_all: vec![2.0, 3.0, 4.0],
             binary_bytes: 1,
@@ -191,7 +198,35 @@ mod tests {
             seconds_for_10000_sessions: 5.0,
             load_seconds: 6.0,
             measure_seconds_per_point: 7,
-        };
+        }
+    }
+
+    #[test]
+    fn the_fastmcp_column_is_shown_only_with_a_fastmcp_row() {
+        let extras = extras();
+        let without = [measure("axum static JSON (baseline)", 16, 1000.0)];
+        let printed = table(&Report {
+            rows: rows(&without),
+            extras: &extras,
+        });
+        assert!(!printed.contains("FastMCP"), "{printed}");
+        assert!(printed.contains("| 1.00× |\n"), "{printed}");
+        let with = [
+            measure("axum static JSON (baseline)", 16, 1000.0),
+            measure("FastMCP 4.2.3 stateless + JWT", 16, 50.0),
+        ];
+        let printed = table(&Report {
+            rows: rows(&with),
+            extras: &extras,
+        });
+        assert!(printed.contains("| vs FastMCP |"), "{printed}");
+        assert!(printed.contains("| 1.00× | 20.00× |\n"), "{printed}");
+    }
+
+    #[test]
+    fn json_keeps_the_field_names_of_earlier_results() {
+        let results = [measure("axum static JSON (baseline)", 1, 400.0)];
+        let extras = extras();
         let report = Report {
             rows: rows(&results),
             extras: &extras,
