@@ -11,6 +11,7 @@ mod binary;
 mod check;
 mod deploy;
 mod dev;
+mod docs;
 mod hardening;
 mod health;
 mod limits;

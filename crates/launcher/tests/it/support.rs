@@ -133,6 +133,24 @@ impl DevProcess {
     pub async fn value_after(&mut self, prefix: &str) -> String {
         next_value(&mut self.stdout, prefix).await
     }
+
+    /// Every line it prints (within 30 s) up to and with the first that is `last`.
+    pub async fn lines_until(&mut self, last: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut lines = Vec::new();
+        loop {
+            let line = tokio::time::timeout_at(deadline.into(), self.stdout.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no line {last:?} within 30 s: {lines:#?}"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("the output ended before {last:?}: {lines:#?}"));
+            let done = line == last;
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
 }
 
 /// Reads `lines` on until one starts with `prefix` (within 30 s); the rest of it, trimmed.
