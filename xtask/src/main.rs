@@ -204,6 +204,11 @@ fn ci() -> anyhow::Result<()> {
     install::debian_package("redis-server", "redis-server")?;
     run("cargo test", cargo().args(["test", "--workspace"]))?;
     minimal_features()?;
+    // The simplest example runs as its README says (the examples' tests ran above).
+    run(
+        "examples: run each",
+        cargo().args(["run", "-q", "-p", "mint-and-verify"]),
+    )?;
     run(
         "cargo doc -D warnings",
         cargo()
