@@ -222,7 +222,8 @@ fn ci() -> anyhow::Result<()> {
 }
 
 /// bearer-auth without its default features (keys, minting, verification only) builds,
-/// passes its tests and lints, and pulls in no web stack; nor does dice-tools.
+/// passes its tests and lints, and pulls in no web stack; nor does dice-tools. The
+/// server-only `dice-mcp` (launcher without `tunnel`) builds and lints.
 fn minimal_features() -> anyhow::Result<()> {
     let bare = ["-p", "bearer-auth", "--no-default-features"];
     run(
@@ -240,6 +241,19 @@ fn minimal_features() -> anyhow::Result<()> {
         "bearer-auth without default features",
         &bare,
         "keep axum, reqwest and hyper behind the `layer` and `remote-jwks` features",
+    )?;
+    // The server-only dice-mcp: no ngrok, no OpenAI client.
+    let server_only = ["-p", "launcher", "--no-default-features"];
+    run(
+        "launcher without the tunnel feature: build",
+        cargo().arg("build").args(server_only),
+    )?;
+    run(
+        "launcher without the tunnel feature: clippy",
+        cargo()
+            .arg("clippy")
+            .args(server_only)
+            .args(["--all-targets", "--", "-D", "warnings"]),
     )?;
     reject_web_stack(
         "dice-tools",
