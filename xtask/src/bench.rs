@@ -138,6 +138,32 @@ fn wait_healthy(port: u16, started: Instant) -> anyhow::Result<Duration> {
 /// Runs the bench.
 pub fn bench(options: &Options) -> anyhow::Result<()> {
     wrk::ensure_installed()?;
+    let release = target_dir().join("release");
+    let dir = target_dir().join("bench");
+    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    // The server-only dice-mcp (no `tunnel`: no ngrok, no OpenAI client), built first into
+    // the same target directory (its dependencies are shared) and copied aside before the
+    // full build below replaces it; only its size is reported.
+    run(
+        "cargo build --release -p launcher --no-default-features",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "launcher",
+            "--no-default-features",
+        ]),
+    )?;
+    let server_only = dir.join("dice-mcp-server-only");
+    fs::copy(release.join("dice-mcp"), &server_only).with_context(|| {
+        format!(
+            "could not copy the server-only binary to {}",
+            server_only.display()
+        )
+    })?;
+    let binary_server_only_bytes = fs::metadata(&server_only)
+        .with_context(|| format!("could not read {}", server_only.display()))?
+        .len();
     run(
         "cargo build --release -p launcher -p bench-baseline",
         cargo().args([
@@ -149,10 +175,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
             "bench-baseline",
         ]),
     )?;
-    let release = target_dir().join("release");
     let binary = release.join("dice-mcp");
-    let dir = target_dir().join("bench");
-    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let keys = dir.join("keys");
     let keygen = Command::new(&binary)
         .args(["keygen", "--force", "--out"])
@@ -289,6 +312,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
         cold_start_ms_median: cold[cold.len() / 2],
         cold_start_ms_all: cold,
         binary_bytes,
+        binary_server_only_bytes,
         rss_idle_kib,
         rss_after_10000_sessions_kib,
         rss_peak_during_10000_sessions_kib,

@@ -215,6 +215,7 @@ fn ci() -> anyhow::Result<()> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    package_libraries()?;
     interop::interop(&build_binary()?)?;
     soak::soak(&soak::Options { minutes: 1.0 })?;
     scale::scale_test(&scale::Options {
@@ -226,7 +227,8 @@ fn ci() -> anyhow::Result<()> {
 }
 
 /// bearer-auth without its default features (keys, minting, verification only) builds,
-/// passes its tests and lints, and pulls in no web stack.
+/// passes its tests and lints, and pulls in no web stack; nor does dice-tools. The
+/// server-only `dice-mcp` (launcher without `tunnel`) builds and lints.
 fn minimal_features() -> anyhow::Result<()> {
     let bare = ["-p", "bearer-auth", "--no-default-features"];
     run(
@@ -240,32 +242,103 @@ fn minimal_features() -> anyhow::Result<()> {
         "bearer-auth without default features: tests",
         cargo().arg("test").args(bare),
     )?;
+    reject_web_stack(
+        "bearer-auth without default features",
+        &bare,
+        "keep axum, reqwest and hyper behind the `layer` and `remote-jwks` features",
+    )?;
+    // The server-only dice-mcp: no ngrok, no OpenAI client.
+    let server_only = ["-p", "launcher", "--no-default-features"];
+    run(
+        "launcher without the tunnel feature: build",
+        cargo().arg("build").args(server_only),
+    )?;
+    run(
+        "launcher without the tunnel feature: clippy",
+        cargo()
+            .arg("clippy")
+            .args(server_only)
+            .args(["--all-targets", "--", "-D", "warnings"]),
+    )?;
+    reject_web_stack(
+        "dice-tools",
+        &["-p", "dice-tools"],
+        "the tools crate has no HTTP: keep the server stack in mcp-core",
+    )?;
+    Ok(())
+}
+
+/// Fails when `cargo tree` with `args` lists axum, reqwest, hyper or tower-http among the
+/// normal (non-dev) dependencies; `what` names the build, `fix` says how to get out.
+fn reject_web_stack(what: &str, args: &[&str], fix: &str) -> anyhow::Result<()> {
     let tree = cargo()
         .arg("tree")
-        .args(bare)
+        .args(args)
         .args(["-e", "normal", "--prefix", "none"])
         .output()
         .context("could not run cargo tree")?;
-    let tree = String::from_utf8_lossy(&tree.stdout);
-    let web: Vec<&str> = tree
-        .lines()
+    anyhow::ensure!(
+        tree.status.success(),
+        "cargo tree {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let listing = String::from_utf8_lossy(&tree.stdout);
+    let web = web_stack_in(&listing);
+    anyhow::ensure!(
+        web.is_empty(),
+        "{what} depends on a web stack: {web:?}; {fix}"
+    );
+    eprintln!("xtask: {what}: no web stack in its dependencies");
+    Ok(())
+}
+
+/// The lines of a `cargo tree --prefix none` listing that name a web-stack crate.
+fn web_stack_in(tree: &str) -> Vec<&str> {
+    tree.lines()
         .filter(|line| {
             ["axum ", "reqwest ", "hyper ", "tower-http "]
                 .iter()
                 .any(|name| line.starts_with(name))
         })
-        .collect();
-    anyhow::ensure!(
-        web.is_empty(),
-        "bearer-auth without default features depends on a web stack: {web:?}; keep axum, \
-         reqwest and hyper behind the `layer` and `remote-jwks` features"
-    );
-    Ok(())
+        .collect()
+}
+
+/// The libraries people depend on, in dependency order.
+const PUBLISHED_CRATES: [&str; 5] = [
+    "dice-tools",
+    "bearer-auth",
+    "mcp-core",
+    "oauth-server",
+    "session-redis",
+];
+
+/// Packages every library as crates.io would get it (manifest rewritten, path dependencies
+/// turned into versioned ones, README included), without publishing. `--no-verify`: the
+/// packaged crates are not rebuilt from their tarballs (the workspace build already compiled
+/// them, and their integration tests use test-support, which is never published); cargo
+/// resolves the unpublished path dependencies (mcp-core for session-redis, bearer-auth for
+/// oauth-server) against the packages it builds in the same run.
+fn package_libraries() -> anyhow::Result<()> {
+    let mut command = cargo();
+    command.args(["package", "--no-verify", "--allow-dirty"]);
+    for name in PUBLISHED_CRATES {
+        command.args(["-p", name]);
+    }
+    run("cargo package (the libraries)", &mut command)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_stack_check_flags_axum_and_hyper_but_not_their_namesakes() {
+        let tree = "dice-tools v0.1.0 (/w/crates/dice-tools)\nrmcp v3.11.0\naxum-core v0.5.0\n\
+                    hyper v1.7.0\nhyper-util v0.1.0\naxum v0.8.4\ntokio v1.54.1\n";
+        assert_eq!(web_stack_in(tree), ["hyper v1.7.0", "axum v0.8.4"]);
+        assert!(web_stack_in("dice-tools v0.1.0\nrand v0.10.0\n").is_empty());
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))

@@ -28,14 +28,15 @@
 //!   in reqwest, tokio (its locks) and url.
 //!
 //! ```
-//! # async fn demo() -> Result<(), bearer_auth::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use bearer_auth::*;
 //! let pair = RsaKeyPair::generate(2048)?;
 //! let token = mint_token(&pair, &TokenRequest::new("dev", "dice-mcp", Duration::from_secs(3600)))?;
 //! let config = VerifierConfig { issuers: vec!["dice-mcp".into()], ..VerifierConfig::default() };
 //! let verifier = Verifier::new(pair.public().clone(), config)?;
-//! let claims = verifier.verify(&token).await.unwrap();
+//! let claims = verifier.verify(&token).await?;
 //! assert_eq!(claims.subject.as_deref(), Some("dev"));
 //! # Ok(()) }
 //! ```

@@ -49,12 +49,28 @@ pub enum Command {
     Token(TokenArgs),
     /// Serve with tokens, publish through ngrok (when NGROK_AUTHTOKEN is set), and print the
     /// URL, a dev token and a ready-to-paste OpenAI snippet.
-    #[command(after_help = "Examples:\n  \
+    #[cfg_attr(
+        not(feature = "tunnel"),
+        command(
+            about = "Serve with tokens on this machine only (this build has no tunnel), and \
+                     print the URL, a dev token and a ready-to-paste OpenAI snippet.",
+            long_about = None,
+            after_help = "Examples:\n  \
+            dice-mcp dev                              # local only: http://127.0.0.1:8000/mcp\n\n\
+            Built without the `tunnel` feature: dev cannot publish through ngrok, and refuses\n\
+            NGROK_AUTHTOKEN and --domain. The dev key pair is created once in the platform\n\
+            data directory (--keys-dir to change); each run mints a fresh token."
+        )
+    )]
+    #[cfg_attr(
+        feature = "tunnel",
+        command(after_help = "Examples:\n  \
         dice-mcp dev                              # local only: http://127.0.0.1:8000/mcp\n  \
         NGROK_AUTHTOKEN=... dice-mcp dev          # public HTTPS URL through ngrok\n  \
         dice-mcp dev --domain dice.ngrok.app      # on your reserved ngrok domain\n\n\
         The dev key pair is created once in the platform data directory (--keys-dir to\n\
-        change); each run mints a fresh token for the URL it prints.")]
+        change); each run mints a fresh token for the URL it prints.")
+    )]
     Dev(DevArgs),
     /// Preflight a server the way OpenAI's client talks to it: metadata, auth challenge,
     /// initialize, tools/list (schemas within OpenAI's subset), a call, DELETE then call.
@@ -75,6 +91,8 @@ pub enum Command {
         "How long to wait for OpenAI's answer: 90s, 5m (a plain number is seconds) [default: 2m]")))]
     #[command(mut_arg("url", |arg| arg.help(
         "The public MCP URL OpenAI should call (the one `dice-mcp dev` prints)")))]
+    // Without the `tunnel` feature there is no OpenAI client: hidden, and it says so.
+    #[cfg_attr(not(feature = "tunnel"), command(hide = true))]
     Ask(AskArgs),
     /// The OAuth clients `dev` has registered (Claude, ChatGPT, Cursor, VS Code, SDKs): list
     /// them, or revoke one.

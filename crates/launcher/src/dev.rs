@@ -21,7 +21,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::{
     cli::DevArgs,
-    publish::{LocalOnly, Ngrok, Published, Publisher},
+    publish::{LocalOnly, Published, Publisher},
 };
 
 /// Issuer of dev tokens.
@@ -211,21 +211,41 @@ pub async fn start(args: &DevArgs, publisher: &dyn Publisher) -> anyhow::Result<
 }
 
 /// The publisher the flags and environment choose.
-fn publisher(args: &DevArgs) -> Arc<dyn Publisher> {
-    match (&args.ngrok_authtoken, args.local) {
+#[cfg(feature = "tunnel")]
+fn publisher(args: &DevArgs) -> anyhow::Result<Arc<dyn Publisher>> {
+    Ok(match (&args.ngrok_authtoken, args.local) {
         (Some(token), false) if !token.trim().is_empty() => Arc::new(
-            Ngrok::new(token.trim().to_owned(), args.domain.clone())
+            crate::publish::Ngrok::new(token.trim().to_owned(), args.domain.clone())
                 .with_server_addr(args.ngrok_server_addr.clone())
                 .with_timeout(args.ngrok_timeout),
         ),
         _ => Arc::new(LocalOnly),
-    }
+    })
+}
+
+/// Without the `tunnel` feature there is nothing to publish with: local only, and a request
+/// to publish (an authtoken or a domain, without `--local`) is refused rather than ignored.
+#[cfg(not(feature = "tunnel"))]
+fn publisher(args: &DevArgs) -> anyhow::Result<Arc<dyn Publisher>> {
+    let asks_to_publish = args
+        .ngrok_authtoken
+        .as_deref()
+        .is_some_and(|token| !token.trim().is_empty())
+        || args.domain.is_some();
+    anyhow::ensure!(
+        args.local || !asks_to_publish,
+        "this dice-mcp was built without the `tunnel` feature, so `dev` serves on this \
+         machine only and cannot publish through ngrok; unset NGROK_AUTHTOKEN and \
+         DICE_MCP_NGROK_DOMAIN (or drop --ngrok-authtoken/--domain, or pass --local), or \
+         build it with default features"
+    );
+    Ok(Arc::new(LocalOnly))
 }
 
 /// `dice-mcp dev`: start, print, wait for Ctrl-C, close the tunnel, drain.
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     crate::runtime()?.block_on(async {
-        let publisher = publisher(&args);
+        let publisher = publisher(&args)?;
         if args.domain.is_some() && publisher.name() == "local" {
             tracing::warn!("--domain is ignored without an ngrok authtoken");
         }

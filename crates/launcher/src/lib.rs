@@ -1,6 +1,7 @@
 //! The `dice-mcp` command as a library: the binary's `main` parses the command line and calls
 //! [`run`]; tests call the pieces ([`dev`], [`publish`]) directly.
 
+#[cfg(feature = "tunnel")]
 pub mod ask;
 pub mod check;
 pub mod cli;
@@ -24,7 +25,14 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Token(args) => keys::token(args),
         cli::Command::Dev(args) => dev::run(args),
         cli::Command::Check(args) => check::run(args),
+        #[cfg(feature = "tunnel")]
         cli::Command::Ask(args) => ask::run(args),
+        #[cfg(not(feature = "tunnel"))]
+        cli::Command::Ask(_) => anyhow::bail!(
+            "this dice-mcp was built without the `tunnel` feature, so it has no OpenAI client: \
+             `ask` is not available; build it with default features \
+             (`cargo install --path crates/launcher`), or call the Responses API yourself"
+        ),
         cli::Command::Oauth(args) => oauth::run(&args),
         cli::Command::Health(args) => health::run(&args),
     }

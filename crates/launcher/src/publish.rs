@@ -1,8 +1,12 @@
-//! Publishing a local server: the [`Publisher`] trait, [`LocalOnly`] (no tunnel) and
-//! [`Ngrok`] (an HTTPS endpoint from the `ngrok` crate, inside this process).
+//! Publishing a local server: the [`Publisher`] trait, [`LocalOnly`] (no tunnel) and, with
+//! the `tunnel` feature, `Ngrok` (an HTTPS endpoint from the `ngrok` crate, inside this
+//! process).
 
-use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+#[cfg(feature = "tunnel")]
+use std::time::Duration;
+use std::{future::Future, net::SocketAddr, pin::Pin};
 
+#[cfg(feature = "tunnel")]
 use anyhow::{Context, anyhow};
 
 /// A boxed future, so the trait stays object-safe.
@@ -65,6 +69,7 @@ impl Publisher for LocalOnly {
     }
 }
 
+#[cfg(feature = "tunnel")]
 /// An ngrok HTTPS endpoint forwarding to the local server, opened with the `ngrok` crate.
 #[derive(Clone)]
 pub struct Ngrok {
@@ -74,6 +79,7 @@ pub struct Ngrok {
     timeout: Duration,
 }
 
+#[cfg(feature = "tunnel")]
 impl std::fmt::Debug for Ngrok {
     /// Never prints the authtoken.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,9 +89,11 @@ impl std::fmt::Debug for Ngrok {
     }
 }
 
+#[cfg(feature = "tunnel")]
 /// How long connecting to ngrok may take before `dev` gives up.
 pub const DEFAULT_NGROK_TIMEOUT: Duration = Duration::from_secs(15);
 
+#[cfg(feature = "tunnel")]
 impl Ngrok {
     /// A publisher using `authtoken`, optionally on a reserved `domain`.
     pub fn new(authtoken: String, domain: Option<String>) -> Self {
@@ -163,6 +171,7 @@ impl Ngrok {
     }
 }
 
+#[cfg(feature = "tunnel")]
 impl Publisher for Ngrok {
     fn publish(&self, local: SocketAddr) -> BoxFuture<'_, anyhow::Result<Published>> {
         Box::pin(async move {
@@ -182,6 +191,7 @@ impl Publisher for Ngrok {
     }
 }
 
+#[cfg(feature = "tunnel")]
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

@@ -7,14 +7,29 @@
 //! cancellation), gives the [`axum::Router`] a program mounts and wraps in its own layers
 //! (auth, tracing), and serves it until a shutdown signal, letting in-flight requests finish.
 //!
-//! ```no_run
-//! # async fn demo<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(handler: H) -> Result<(), mcp_core::Error> {
+//! ```
 //! use mcp_core::{HttpConfig, McpServer, SessionMode};
+//! use tower::ServiceExt;
+//!
+//! // Any rmcp handler; this one has no tools.
+//! #[derive(Clone)]
+//! struct Nothing;
+//! impl rmcp::ServerHandler for Nothing {}
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = HttpConfig::builder().session_mode(SessionMode::Stateless).build()?;
-//! let server = McpServer::new(config, move || handler.clone());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! server.serve(listener, server.router(), mcp_core::shutdown_signal()).await
-//! # }
+//! let server = McpServer::new(config, || Nothing);
+//! let app = server.router();
+//! let request = http::Request::get("/healthz")
+//!     .header("host", "127.0.0.1:8000")
+//!     .body(axum::body::Body::empty())?;
+//! assert_eq!(app.clone().oneshot(request).await?.status(), 200);
+//!
+//! // Or serve it until Ctrl-C, letting in-flight requests finish:
+//! // let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! // server.serve(listener, app, mcp_core::shutdown_signal()).await?;
+//! # Ok(()) }
 //! ```
 
 mod config;

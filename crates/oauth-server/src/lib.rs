@@ -20,9 +20,10 @@
 //! It knows nothing about MCP: the resource it issues tokens for is a URL it is given.
 //!
 //! ```
-//! # fn demo() -> Result<(), oauth_server::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use oauth_server::{AuthorizationServer, OAuthConfig, Store};
-//! let key = bearer_auth::RsaKeyPair::generate(2048).expect("a key");
+//! let key = bearer_auth::RsaKeyPair::generate(2048)?;
 //! let config = OAuthConfig::new("https://abc.ngrok.app", "https://abc.ngrok.app/mcp")?;
 //! let server = AuthorizationServer::new(config, key, Store::in_memory());
 //! let mut codes = server.pairing_codes();

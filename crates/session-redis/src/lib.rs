@@ -8,15 +8,21 @@
 //! back. While Redis is unreachable every call fails within about a second, and mcp-core
 //! answers `503` for the sessions it needed.
 //!
-//! ```no_run
-//! # async fn demo<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(handler: H) -> Result<(), Box<dyn std::error::Error>> {
+//! ```
 //! use std::sync::Arc;
 //! use mcp_core::{HttpConfig, McpServer};
 //! use session_redis::RedisSessionStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Connects on first use, so this works before Redis is up.
 //! let store = Arc::new(RedisSessionStore::open("redis://127.0.0.1:6379/0")?);
+//! let handler = dice_tools::DiceTools::default();
 //! let server = McpServer::with_session_store(HttpConfig::default(), move || handler.clone(), store)?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! server.serve(listener, server.router(), mcp_core::shutdown_signal()).await?;
+//! let app = server.router();
+//! // let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! // server.serve(listener, app, mcp_core::shutdown_signal()).await?;
+//! # drop(app);
 //! # Ok(()) }
 //! ```
 

@@ -30,6 +30,8 @@ pub struct Extras {
     /// Every run, sorted.
     pub cold_start_ms_all: Vec<f64>,
     pub binary_bytes: u64,
+    /// The server-only build (launcher without the `tunnel` feature).
+    pub binary_server_only_bytes: u64,
     pub rss_idle_kib: u64,
     pub rss_after_10000_sessions_kib: u64,
     pub rss_peak_during_10000_sessions_kib: u64,
@@ -131,11 +133,12 @@ fn table(report: &Report<'_>) -> String {
     }
     let extras = report.extras;
     out.push_str(&format!(
-        "\ncold start (exec to first 200 on /healthz), median of {}: {:.1} ms\nbinary: {:.1} MiB\n\
+        "\ncold start (exec to first 200 on /healthz), median of {}: {:.1} ms\nbinary: {:.1} MiB (server-only, without `tunnel`: {:.1} MiB)\n\
          RSS idle: {:.1} MiB; after 10 000 stateful sessions opened and closed: {:.1} MiB (peak {:.1} MiB)\n",
         extras.cold_start_ms_all.len(),
         extras.cold_start_ms_median,
         extras.binary_bytes as f64 / 1_048_576.0,
+        extras.binary_server_only_bytes as f64 / 1_048_576.0,
         mib(extras.rss_idle_kib),
         mib(extras.rss_after_10000_sessions_kib),
         mib(extras.rss_peak_during_10000_sessions_kib),
@@ -192,6 +195,7 @@ mod tests {
             cold_start_ms_median: 3.0,
             cold_start_ms_all: vec![2.0, 3.0, 4.0],
             binary_bytes: 1,
+            binary_server_only_bytes: 1,
             rss_idle_kib: 2,
             rss_after_10000_sessions_kib: 3,
             rss_peak_during_10000_sessions_kib: 4,
@@ -242,6 +246,9 @@ mod tests {
         );
         assert_eq!(json["extras"]["cold_start_ms_median"], 3.0);
         assert_eq!(json["extras"]["measure_seconds_per_point"], 7);
-        assert_eq!(json["extras"].as_object().map(|o| o.len()), Some(9));
+        assert_eq!(json["extras"]["binary_bytes"], 1);
+        // Added beside the earlier fields, none renamed.
+        assert_eq!(json["extras"]["binary_server_only_bytes"], 1);
+        assert_eq!(json["extras"].as_object().map(|o| o.len()), Some(10));
     }
 }

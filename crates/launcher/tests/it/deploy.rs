@@ -693,3 +693,94 @@ fn assert_runs_serve<T: Into<std::ffi::OsString> + Clone + std::fmt::Debug>(
         "{what} runs {argv:?}, not `dice-mcp serve`"
     );
 }
+
+/// The README's test command, the first command line between the test-command markers (what
+/// `.ci/run` runs).
+fn readme_test_command() -> String {
+    let readme = read("README.md");
+    let start = readme
+        .find("<!-- test-command -->")
+        .expect("README.md has a <!-- test-command --> marker");
+    let end = readme
+        .find("<!-- /test-command -->")
+        .expect("README.md has a <!-- /test-command --> marker");
+    readme[start..end]
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("<!--") && !line.starts_with("```"))
+        .expect("a command between the markers")
+        .to_owned()
+}
+
+fn workflow(relative: &str) -> Value {
+    serde_norway::from_str(&read(relative))
+        .unwrap_or_else(|error| panic!("{relative} is not YAML: {error}"))
+}
+
+/// The `run:` lines of a workflow job's steps.
+fn job_runs<'a>(workflow: &'a Value, job: &str) -> Vec<&'a str> {
+    workflow["jobs"][job]["steps"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("job {job} has a list of steps"))
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .collect()
+}
+
+fn job_uses<'a>(workflow: &'a Value, job: &str) -> Vec<&'a str> {
+    workflow["jobs"][job]["steps"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("job {job} has a list of steps"))
+        .iter()
+        .filter_map(|step| step["uses"].as_str())
+        .collect()
+}
+
+#[test]
+fn ci_workflow_runs_exactly_the_readme_test_command() {
+    let ci = workflow(".github/workflows/ci.yml");
+    let command = readme_test_command();
+    assert_eq!(command, "cargo xtask ci");
+    let runs = job_runs(&ci, "ci");
+    assert_eq!(
+        runs.last().map(|run| run.trim()),
+        Some(command.as_str()),
+        "the last step of ci.yml runs the README's test command: {runs:?}"
+    );
+    let uses = job_uses(&ci, "ci");
+    for action in [
+        "actions/checkout@v4",
+        "Swatinem/rust-cache@v2",
+        "actions/setup-python@v5",
+        "actions/setup-node@v4",
+    ] {
+        assert!(uses.contains(&action), "ci.yml uses {action}: {uses:?}");
+    }
+}
+
+#[test]
+fn release_workflow_builds_the_four_targets_on_version_tags() {
+    let release = workflow(".github/workflows/release.yml");
+    let tags = release["on"]["push"]["tags"]
+        .as_sequence()
+        .expect("release.yml runs on pushed tags");
+    assert_eq!(tags.len(), 1);
+    assert_eq!(tags[0].as_str(), Some("v*"));
+    let targets: Vec<&str> = release["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .expect("a build matrix")
+        .iter()
+        .filter_map(|entry| entry["target"].as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "x86_64-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "x86_64-apple-darwin",
+            "aarch64-apple-darwin"
+        ]
+    );
+    let runs = job_runs(&release, "build").join("\n");
+    assert!(runs.contains("sha256"), "archives get a sha256 file");
+}

@@ -9,7 +9,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bearer_auth::{Audience, RsaKeyPair, TokenRequest, mint_token};
@@ -267,6 +267,7 @@ async fn published_host_is_accepted_and_the_token_is_bound_to_the_public_url() {
     assert!(closed.load(Ordering::SeqCst), "shutdown closes the tunnel");
 }
 
+#[cfg(feature = "tunnel")]
 /// Runs `dev` with an ngrok authtoken against `server_addr`; returns (status, stderr, time).
 async fn dev_with_ngrok(
     server_addr: &str,
@@ -278,7 +279,7 @@ async fn dev_with_ngrok(
         .local_addr()
         .unwrap()
         .port();
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let output = tokio::time::timeout(
         Duration::from_secs(20),
         Process::new(BIN)
@@ -300,6 +301,7 @@ async fn dev_with_ngrok(
     )
 }
 
+#[cfg(feature = "tunnel")]
 #[tokio::test]
 async fn unreachable_ngrok_fails_fast_with_advice_and_leaves_nothing_running() {
     let (status, stderr, elapsed, port) = dev_with_ngrok("127.0.0.1:1", "15").await;
@@ -316,6 +318,7 @@ async fn unreachable_ngrok_fails_fast_with_advice_and_leaves_nothing_running() {
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("the server port is free again");
 }
 
+#[cfg(feature = "tunnel")]
 #[tokio::test]
 async fn silent_ngrok_times_out_with_advice() {
     // Accepts TCP and never answers, like a network that swallows packets.
@@ -334,4 +337,37 @@ async fn silent_ngrok_times_out_with_advice() {
         "{stderr}"
     );
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+/// The server-only build (no `tunnel` feature) refuses to publish instead of quietly serving
+/// locally, and has no `ask`.
+#[cfg(not(feature = "tunnel"))]
+#[tokio::test]
+async fn server_only_build_refuses_ngrok_and_ask_with_the_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Process::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0"])
+        .env("XDG_DATA_HOME", data.path())
+        .env("NGROK_AUTHTOKEN", "invalid-token-for-tests")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&dev.stderr);
+    assert!(!dev.status.success());
+    assert!(stderr.contains("without the `tunnel` feature"), "{stderr}");
+    assert!(!stderr.contains("invalid-token-for-tests"), "{stderr}");
+
+    let ask = Process::new(BIN)
+        .args(["ask", "--url", "http://127.0.0.1:1/mcp", "Roll 3 dice"])
+        .env("OPENAI_API_KEY", "sk-test")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ask.stderr);
+    assert!(!ask.status.success());
+    assert!(stderr.contains("without the `tunnel` feature"), "{stderr}");
+
+    let help = Process::new(BIN).arg("--help").output().await.unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(!help.contains("  ask "), "ask is hidden: {help}");
 }

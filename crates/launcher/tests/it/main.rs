@@ -5,6 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+#[cfg(feature = "tunnel")]
 mod ask;
 mod auth;
 mod binary;
