@@ -146,7 +146,6 @@ where
             ));
             let owners = SessionOwners {
                 sessions,
-                budget: budget.clone(),
                 shared,
                 last_sweep: Arc::default(),
             };
@@ -290,12 +289,11 @@ async fn refuse_when_full(
 
 const SESSION_ID_HEADER: &str = "mcp-session-id";
 
-/// What [`keep_to_owner`] needs: the local sessions, the budget a restored session draws
-/// on, and the shared store, if the sessions are shared by replicas.
+/// What [`keep_to_owner`] needs: the local sessions (with the budget they draw on), and the
+/// shared store, if the sessions are shared by replicas.
 #[derive(Clone)]
 struct SessionOwners {
     sessions: Arc<CappedSessionManager>,
-    budget: SessionBudget,
     shared: Option<SharedSessions>,
     /// When the last sweep for sessions ended elsewhere began (one at a time).
     last_sweep: Arc<tokio::sync::Mutex<Option<Instant>>>,
@@ -315,7 +313,7 @@ impl SessionOwners {
     /// want of room, the sessions in question (the principal's, or all at the cap) are
     /// looked up in the store, and those it no longer has are ended here.
     async fn check_room(&self, principal: Option<&Principal>) -> Result<(), SessionError> {
-        let error = match self.budget.check_room(principal) {
+        let error = match self.sessions.budget().check_room(principal) {
             Ok(()) => return Ok(()),
             Err(error) => error,
         };
@@ -347,7 +345,7 @@ impl SessionOwners {
                 tracing::info!(ended, "ended sessions that had ended on other replicas");
             }
         }
-        self.budget.check_room(principal)
+        self.sessions.budget().check_room(principal)
     }
 
     /// Whether `principal` may send `method` to session `id`, and if not, the refusal.
@@ -453,12 +451,7 @@ async fn keep_to_owner(
     {
         return refusal.into_response();
     }
-    if owners.shared.is_none() {
-        return match opened_by(principal, next.run(request)).await {
-            (response, Some(refused)) if response.status().is_server_error() => no_room(refused),
-            (response, _) => response,
-        };
-    }
+    // Without a store nothing is noted as a store failure, and no session is marked.
     let ((response, refused), failure) =
         noting_store_failure(opened_by(principal, next.run(request))).await;
     if let Some(refused) = refused
@@ -468,24 +461,27 @@ async fn keep_to_owner(
     }
     let Some(error) = failure else {
         // A session this request created is in the store now: a sweep may look it up.
-        if let Some(id) = response
-            .headers()
-            .get(SESSION_ID_HEADER)
-            .and_then(|id| id.to_str().ok())
+        if owners.shared.is_some()
+            && let Some(id) = session_header(&response)
         {
             owners.sessions.mark_stored(id);
         }
         return response;
     };
-    if let Some(id) = response
-        .headers()
-        .get(SESSION_ID_HEADER)
-        .and_then(|id| id.to_str().ok())
+    if let Some(id) = session_header(&response)
         && let Err(error) = owners.sessions.close_session(&id.into()).await
     {
         tracing::warn!(%error, "could not close a session the store did not take");
     }
     store_failed(&error).into_response()
+}
+
+/// The `Mcp-Session-Id` a response names, if any.
+fn session_header(response: &Response) -> Option<&str> {
+    response
+        .headers()
+        .get(SESSION_ID_HEADER)
+        .and_then(|id| id.to_str().ok())
 }
 
 /// The answer to a request the session manager found no room for, racing others past

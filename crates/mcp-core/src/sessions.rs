@@ -275,6 +275,11 @@ impl CappedSessionManager {
             .is_none_or(|held| held.permit.belongs_to(principal))
     }
 
+    /// The budget its sessions draw on.
+    pub(crate) fn budget(&self) -> &SessionBudget {
+        &self.budget
+    }
+
     /// Whether session `id` is open on this replica.
     pub(crate) fn holds(&self, id: &str) -> bool {
         self.permits().contains_key(id)
