@@ -81,7 +81,11 @@ async fn replica(store: Option<&MemoryStore>) -> Running {
 
 /// A replica: a stateful server sharing `store` (or none), principals from `x-principal`.
 async fn replica_server(store: Option<&MemoryStore>) -> (McpServer, Running) {
-    let config = HttpConfig::default();
+    replica_with(HttpConfig::default(), store).await
+}
+
+/// [`replica_server`] with `config`.
+async fn replica_with(config: HttpConfig, store: Option<&MemoryStore>) -> (McpServer, Running) {
     let server = match store {
         Some(store) => {
             McpServer::with_session_store(config, || Sleeper, Arc::new(store.clone())).unwrap()
@@ -225,15 +229,10 @@ async fn copies_of_sessions_deleted_elsewhere_do_not_use_up_the_quota() {
         })
         .build()
         .unwrap();
-    let replica = |config: HttpConfig| {
-        let server =
-            McpServer::with_session_store(config, || Sleeper, Arc::new(store.clone())).unwrap();
-        let app = server
-            .mcp_routes()
-            .layer(axum::middleware::from_fn(principal_from_header));
-        start_app(server, app)
-    };
-    let (a, b) = (replica(config.clone()).await, replica(config).await);
+    let (a, b) = (
+        replica_with(config.clone(), Some(&store)).await.1,
+        replica_with(config, Some(&store)).await.1,
+    );
     // Two sessions opened on A, served once by B (which keeps a copy), deleted on A.
     for _ in 0..2 {
         let id = open_session_as(&a, "alice").await;
