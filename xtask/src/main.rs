@@ -202,6 +202,8 @@ fn ci() -> anyhow::Result<()> {
     )?;
     // session-redis's tests start their own redis-server, and fail without one.
     install::debian_package("redis-server", "redis-server")?;
+    // A launcher test runs the README's curl commands as written.
+    install::debian_package("curl", "curl")?;
     run("cargo test", cargo().args(["test", "--workspace"]))?;
     minimal_features()?;
     // The simplest example runs as its README says (the examples' tests ran above).
@@ -325,12 +327,48 @@ fn package_libraries() -> anyhow::Result<()> {
     for name in PUBLISHED_CRATES {
         command.args(["-p", name]);
     }
-    run("cargo package (the libraries)", &mut command)
+    run("cargo package (the libraries)", &mut command)?;
+    // Each package carries its README and both license texts (symlinks to the root's).
+    for name in PUBLISHED_CRATES {
+        let listed = cargo()
+            .args(["package", "--list", "--allow-dirty", "-p", name])
+            .output()
+            .with_context(|| format!("listing the files of the {name} package"))?;
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        let missing = missing_package_files(&listed);
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "the {name} package lacks {}; add them to crates/{name}/ (the licenses as \
+                 symlinks to the workspace root's)",
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The files every published package must hold that `listing` (`cargo package --list`)
+/// lacks.
+fn missing_package_files(listing: &str) -> Vec<&'static str> {
+    ["README.md", "LICENSE-MIT", "LICENSE-APACHE"]
+        .into_iter()
+        .filter(|file| !listing.lines().any(|line| line.trim() == *file))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_package_without_its_licenses_is_named_short_of_them() {
+        let full = "Cargo.toml\nLICENSE-APACHE\nLICENSE-MIT\nREADME.md\nsrc/lib.rs\n";
+        assert!(missing_package_files(full).is_empty());
+        assert_eq!(
+            missing_package_files("Cargo.toml\nREADME.md\nsrc/LICENSE-MIT\n"),
+            ["LICENSE-MIT", "LICENSE-APACHE"]
+        );
+    }
 
     #[test]
     fn web_stack_check_flags_axum_and_hyper_but_not_their_namesakes() {

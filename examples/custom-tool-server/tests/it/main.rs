@@ -150,3 +150,66 @@ async fn without_a_token_mcp_gets_401_pointing_at_the_metadata() {
     let challenge = response.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("resource_metadata="), "{challenge}");
 }
+
+/// `text` with all whitespace removed and a trailing comma before a closing bracket
+/// dropped, so an excerpt matches its source whatever the indentation and line breaks.
+fn squeezed(text: &str) -> String {
+    let bare: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    bare.replace(",)", ")")
+        .replace(",}", "}")
+        .replace(",]", "]")
+}
+
+/// Whether the pieces of `excerpt` between `…` appear in `source` in that order.
+fn excerpt_of(excerpt: &str, source: &str) -> Result<(), String> {
+    let source = squeezed(source);
+    let mut rest = source.as_str();
+    for piece in excerpt.split('…').map(squeezed).filter(|p| !p.is_empty()) {
+        match rest.find(&piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return Err(piece),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn excerpt_of_wants_each_piece_in_order() {
+    let source = "fn a() {\n    one();\n    two(x,\n    );\n}\n";
+    assert!(excerpt_of("fn a() { one(); … two(x); }", source).is_ok());
+    assert!(excerpt_of("two(x); … one();", source).is_err());
+    assert!(excerpt_of("fn a() { three(); }", source).is_err());
+}
+
+/// Every ```rust block in docs/writing-tools.md follows a `<!-- from PATH -->` line and is
+/// an excerpt of that file, so the guide cannot drift from the code it explains.
+#[test]
+fn the_guides_rust_excerpts_are_in_the_example_source() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let guide = std::fs::read_to_string(root.join("docs/writing-tools.md")).unwrap();
+    let mut checked = 0;
+    let mut lines = guide.lines().peekable();
+    let mut from: Option<&str> = None;
+    while let Some(line) = lines.next() {
+        if let Some(path) = line
+            .strip_prefix("<!-- from ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        {
+            from = Some(path);
+            continue;
+        }
+        if line != "```rust" {
+            continue;
+        }
+        let path = from
+            .take()
+            .unwrap_or_else(|| panic!("a ```rust block with no `<!-- from PATH -->` above it"));
+        let excerpt: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        let source = std::fs::read_to_string(root.join(path)).unwrap();
+        if let Err(piece) = excerpt_of(&excerpt.join("\n"), &source) {
+            panic!("docs/writing-tools.md quotes {path}, which has no `{piece}` (where quoted)");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} excerpts found");
+}
