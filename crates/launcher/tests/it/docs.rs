@@ -266,3 +266,86 @@ async fn the_readme_token_walkthrough_prints_what_it_says() {
     }
     assert!(server.is_some(), "the walkthrough starts no server");
 }
+
+/// Each option of `dice-mcp serve --help`: its long name, environment variable and default.
+fn serve_options(help: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut options: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for line in help.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if indent <= 6 && text.starts_with('-') {
+            let long = text
+                .split_whitespace()
+                .find(|word| word.starts_with("--"))
+                .unwrap()
+                .trim_end_matches(',');
+            options.push((long.to_owned(), None, None));
+        } else if let Some(option) = options.last_mut() {
+            if let Some(env) = text.strip_prefix("[env: ") {
+                option.1 = Some(env.split('=').next().unwrap().to_owned());
+            } else if let Some(default) = text.strip_prefix("[default: ") {
+                option.2 = Some(default.trim_end_matches(']').to_owned());
+            }
+        }
+    }
+    options
+}
+
+/// The README's tables of `serve` flags and `serve --help` say the same: every flag in
+/// either is in the other, with the same environment variable, and a default the help shows
+/// is the one the table gives.
+#[tokio::test]
+async fn the_readme_flag_tables_match_serve_help() {
+    let output = tokio::process::Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let options = serve_options(&String::from_utf8_lossy(&output.stdout));
+    assert!(options.len() > 20, "{options:?}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    // Rows of the serve tables: `| `--flag ARG` | `ENV` ... | default | meaning |`.
+    let rows: Vec<Vec<&str>> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .map(|line| line.split(" | ").collect())
+        .collect();
+    let row_of = |flag: &str| {
+        rows.iter()
+            .find(|cells| cells[0].trim_start_matches("| `").split([' ', '`']).next() == Some(flag))
+    };
+    for (flag, env, default) in &options {
+        if flag == "--help" {
+            continue;
+        }
+        let row = row_of(flag).unwrap_or_else(|| panic!("the README's serve tables lack {flag}"));
+        if let Some(env) = env {
+            assert!(
+                row[1].contains(&format!("`{env}`")),
+                "the README gives {flag} the variable {}, serve --help {env}",
+                row[1]
+            );
+        }
+        if let Some(default) = default {
+            assert!(
+                row.len() == 4 && row[2].contains(default.as_str()),
+                "the README gives {flag} the default {:?}, serve --help {default}",
+                row.get(2)
+            );
+        }
+    }
+    for cells in &rows {
+        let flag = cells[0]
+            .trim_start_matches("| `")
+            .split([' ', '`'])
+            .next()
+            .unwrap();
+        assert!(
+            options.iter().any(|(long, _, _)| long == flag),
+            "the README documents {flag}, which serve --help does not have"
+        );
+    }
+}
