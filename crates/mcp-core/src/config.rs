@@ -132,6 +132,7 @@ pub struct HttpConfig {
     pub(crate) requests: RequestLimits,
     pub(crate) sse_keep_alive: Option<Duration>,
     pub(crate) sse_session_redirect: bool,
+    pub(crate) direct_dispatch: bool,
     pub(crate) shutdown_grace: Duration,
 }
 
@@ -214,6 +215,12 @@ impl HttpConfig {
     pub fn sse_session_redirect(&self) -> bool {
         self.sse_session_redirect
     }
+
+    /// Whether stateless requests rmcp would answer with one JSON message are handed to the
+    /// handler directly; see [`HttpConfigBuilder::direct_dispatch`].
+    pub fn direct_dispatch(&self) -> bool {
+        self.direct_dispatch
+    }
 }
 
 /// Builder for [`HttpConfig`].
@@ -228,6 +235,7 @@ pub struct HttpConfigBuilder {
     requests: RequestLimits,
     sse_keep_alive: Option<Duration>,
     sse_session_redirect: bool,
+    direct_dispatch: bool,
     shutdown_grace: Duration,
 }
 
@@ -243,6 +251,7 @@ impl Default for HttpConfigBuilder {
             requests: RequestLimits::default(),
             sse_keep_alive: Some(DEFAULT_SSE_KEEP_ALIVE),
             sse_session_redirect: false,
+            direct_dispatch: true,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -316,6 +325,24 @@ impl HttpConfigBuilder {
     /// the server makes (32 lowercase hex digits) and not be open already.
     pub fn sse_session_redirect(mut self, redirect: bool) -> Self {
         self.sse_session_redirect = redirect;
+        self
+    }
+
+    /// Stateless only: hand a request straight to the handler (`Service::handle_request`,
+    /// rmcp's own dispatch and model types) when its answer is one JSON message, instead of
+    /// building rmcp's per-request service, transport and task. That is a `tools/call`,
+    /// `tools/list` or other request on a revision before 2026-07-28 (an
+    /// `MCP-Protocol-Version` header naming one, or none) with no `_meta` (so no progress
+    /// token: the handler has nothing to stream) and no SEP-2243 `Mcp-*` headers, sent with
+    /// plain `Accept` and `Content-Type` headers. Everything else (`initialize`,
+    /// `server/discover`, notifications, per-request `_meta`, anything rmcp refuses) goes
+    /// through rmcp's stateless service as before, so the answers are rmcp's either way.
+    ///
+    /// On by default. A handler served directly that sends a notification or a request to
+    /// the client through `context.peer` anyway (none was asked for) has it dropped with a
+    /// warning; turn this off for such a handler.
+    pub fn direct_dispatch(mut self, direct: bool) -> Self {
+        self.direct_dispatch = direct;
         self
     }
 
@@ -407,6 +434,7 @@ impl HttpConfigBuilder {
             requests: self.requests,
             sse_keep_alive: self.sse_keep_alive,
             sse_session_redirect: self.sse_session_redirect,
+            direct_dispatch: self.direct_dispatch,
             shutdown_grace: self.shutdown_grace,
         }
     }

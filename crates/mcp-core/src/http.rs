@@ -127,6 +127,7 @@ where
     S: ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
 {
+    let handler = Arc::clone(&factory);
     let factory = move || Ok(factory());
     let mut rmcp_config = rmcp_config(config, cancellation);
     let routes = match config.session_mode {
@@ -160,7 +161,12 @@ where
         SessionMode::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
             let service = Shared::new(StreamableHttpService::new(factory, sessions, rmcp_config));
-            Router::new().route_service(MCP_PATH, service)
+            if config.direct_dispatch {
+                let direct = crate::direct::Direct::new(service, handler, cancellation.clone());
+                Router::new().route_service(MCP_PATH, direct)
+            } else {
+                Router::new().route_service(MCP_PATH, service)
+            }
         }
     };
     // Both modes: the JSON-RPC pre-check, then (outermost) the DELETE answer.
@@ -179,7 +185,7 @@ where
 /// cloning `StreamableHttpService` copies its whole config (the allowed-host and -origin
 /// lists, a dozen strings, allocated and freed per request; under 1 % of the profile).
 /// `handle` takes `&self`, so one shared instance serves every request.
-struct Shared<S, M>(Arc<StreamableHttpService<S, M>>);
+pub(crate) struct Shared<S, M>(Arc<StreamableHttpService<S, M>>);
 
 impl<S, M> Shared<S, M> {
     fn new(service: StreamableHttpService<S, M>) -> Self {

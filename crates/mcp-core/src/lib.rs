@@ -33,6 +33,7 @@
 //! ```
 
 mod config;
+mod direct;
 mod guard;
 mod http;
 mod idle;

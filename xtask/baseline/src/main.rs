@@ -1,10 +1,11 @@
 //! The benchmark's baseline: a bare axum handler answering `POST /mcp` with the static JSON a
 //! `tools/call roll_dice` reply has. It does what any axum service must (accept, parse HTTP,
-//! route, write), and nothing MCP, JWT or dice: the ceiling dice-mcp is measured against.
+//! route, read the whole request body, write), and nothing MCP, JWT or dice: the ceiling
+//! dice-mcp is measured against.
 //!
 //! usage: bench-baseline PORT
 
-use axum::{Router, http::header, routing::post};
+use axum::{Router, body::Bytes, http::header, routing::post};
 
 const REPLY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"[4, 2, 6]"}],"structuredContent":{"result":[4,2,6]},"isError":false}}"#;
 
@@ -17,7 +18,11 @@ fn main() -> std::io::Result<()> {
     runtime.block_on(async {
         let app = Router::new().route(
             "/mcp",
-            post(|| async { ([(header::CONTENT_TYPE, "application/json")], REPLY) }),
+            // `Bytes` reads the body to its end, as a handler that uses it must.
+            post(|body: Bytes| async move {
+                std::hint::black_box(body);
+                ([(header::CONTENT_TYPE, "application/json")], REPLY)
+            }),
         );
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         eprintln!(

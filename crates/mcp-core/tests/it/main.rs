@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use test_support::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, http, mcp_post, open_session};
 use tokio::sync::oneshot;
 
+mod direct;
 mod limits;
 mod owners;
 mod router;

@@ -1,0 +1,206 @@
+//! The direct stateless dispatch answers exactly as rmcp's stateless service does: the same
+//! requests, sent to one server with it and one without, get the same status, content type
+//! and body; a request that asks for progress still gets rmcp's stream.
+
+use mcp_core::{HttpConfig, McpServer, SessionMode};
+use reqwest::StatusCode;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+        ServerConfig as InitResult, Tool,
+    },
+    service::RequestContext,
+};
+use serde_json::{Value, json};
+use test_support::{ACCEPT_BOTH, PROTOCOL_VERSION_HEADER, http};
+
+use crate::{Running, start_app};
+
+/// Tools that show what a handler sees: `echo` answers its context (protocol revision,
+/// `_meta`, whether the HTTP request parts are there), `fail` a protocol error, `progress`
+/// reports progress when asked, `chatty` notifies the client unasked.
+#[derive(Clone)]
+struct Probe;
+
+impl ServerHandler for Probe {
+    fn get_info(&self) -> InitResult {
+        InitResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object", "properties": {"x": {"type": "integer"}}});
+        let Value::Object(schema) = schema else {
+            unreachable!()
+        };
+        Ok(ListToolsResult::with_all_items(vec![Tool::new(
+            "echo",
+            "Echoes what the handler sees",
+            schema,
+        )]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match request.name.as_ref() {
+            "fail" => Err(ErrorData::invalid_params("fail always fails", None)),
+            "progress" => {
+                if let Some(token) = context.meta.get_progress_token() {
+                    context
+                        .peer
+                        .notify_progress(ProgressNotificationParam::new(token, 1.0))
+                        .await
+                        .unwrap();
+                }
+                Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into())
+            }
+            "chatty" => {
+                let _ = context.peer.notify_tool_list_changed().await;
+                Ok(CallToolResult::success(vec![ContentBlock::text("said")]).into())
+            }
+            _ => {
+                let seen = json!({
+                    "protocol": context.protocol_version().map(|v| v.to_string()),
+                    "meta": context.meta.0.0,
+                    "http_parts": context.extensions.get::<axum::http::request::Parts>().is_some(),
+                    "arguments": request.arguments,
+                });
+                Ok(CallToolResult::success(vec![ContentBlock::text(seen.to_string())]).into())
+            }
+        }
+    }
+}
+
+async fn start(direct: bool) -> Running {
+    let config = HttpConfig::builder()
+        .session_mode(SessionMode::Stateless)
+        .direct_dispatch(direct)
+        .build()
+        .unwrap();
+    let server = McpServer::new(config, || Probe);
+    let app = server.router();
+    start_app(server, app).await
+}
+
+/// Status, content type and body (JSON when it is JSON) of one POST to `/mcp`.
+async fn answer(base: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, String, Value) {
+    let mut request = http()
+        .post(format!("{base}/mcp"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if !headers.iter().any(|(name, _)| *name == "accept") {
+        request = request.header("accept", ACCEPT_BOTH);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, body)
+}
+
+fn call(id: Value, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": name, "arguments": arguments}})
+}
+
+#[tokio::test]
+async fn direct_dispatch_answers_as_rmcp_does() {
+    let direct = start(true).await;
+    let rmcp = start(false).await;
+    let bodies = [
+        call(json!(1), "echo", json!({"x": 1})),
+        call(json!("string-id"), "echo", json!({})),
+        call(json!(3), "fail", json!({})),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "echo"}}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "no/such/method", "params": {}}),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"arguments": {}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 10, "result": {}}),
+        test_support::initialize_body(11, "2025-06-18", "equivalence"),
+        call(json!(12), "echo", json!({"x": 2})),
+    ];
+    let header_sets: [&[(&str, &str)]; 6] = [
+        &[],
+        &[(PROTOCOL_VERSION_HEADER, "2025-06-18")],
+        &[(PROTOCOL_VERSION_HEADER, "2025-11-25")],
+        &[(PROTOCOL_VERSION_HEADER, "2024-11-05")],
+        &[(PROTOCOL_VERSION_HEADER, "1999-01-01")],
+        &[("accept", "application/json")],
+    ];
+    let mut compared = 0;
+    for headers in header_sets {
+        for body in &bodies {
+            let from_direct = answer(&direct.url, headers, body).await;
+            let from_rmcp = answer(&rmcp.url, headers, body).await;
+            assert_eq!(
+                from_direct, from_rmcp,
+                "direct and rmcp answer {body} with headers {headers:?} differently"
+            );
+            compared += 1;
+        }
+    }
+    // The handler saw the revision the header named, and the HTTP request parts.
+    let (status, _, reply) = answer(
+        &direct.url,
+        &[(PROTOCOL_VERSION_HEADER, "2025-06-18")],
+        &call(json!(1), "echo", json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen: Value =
+        serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["protocol"], "2025-06-18", "{seen}");
+    assert_eq!(seen["http_parts"], true, "{seen}");
+    assert_eq!(compared, 78);
+}
+
+#[tokio::test]
+async fn a_request_asking_for_progress_gets_rmcps_stream_with_the_progress() {
+    let direct = start(true).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "progress", "arguments": {},
+                                 "_meta": {"progressToken": "p1"}}});
+    let (status, content_type, reply) = answer(&direct.url, &[], &body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let text = reply.as_str().unwrap();
+    assert!(text.contains("notifications/progress"), "{text}");
+    assert!(text.contains("\"done\""), "{text}");
+}
+
+#[tokio::test]
+async fn a_handler_that_notifies_unasked_is_answered_and_its_notification_dropped() {
+    let direct = start(true).await;
+    let (status, content_type, reply) =
+        answer(&direct.url, &[], &call(json!(1), "chatty", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(reply["result"]["content"][0]["text"], "said", "{reply}");
+}
