@@ -10,6 +10,7 @@
 mod peers;
 mod report;
 mod session;
+pub(crate) mod sse_load;
 pub(crate) mod wrk;
 
 use std::{
@@ -95,6 +96,44 @@ impl Bench {
         wrk::run(&script, &target.url, 16, 2)?; // warm-up
         for concurrency in CONCURRENCY {
             let measured = wrk::run(&script, &target.url, concurrency, self.seconds)?;
+            self.results.push(Measure {
+                row: row.to_owned(),
+                concurrency,
+                requests_per_sec: measured.requests_per_sec,
+                p50_ms: measured.p50_ms,
+                p99_ms: measured.p99_ms,
+                errors: measured.errors,
+                peak_rss_kib: memory_kib(server.pid(), "VmHWM"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Bench {
+    /// The `/sse` row: `cargo xtask sse-load` (this program, pinned to CPU 1 as wrk is)
+    /// measures POST-to-reply round trips at each concurrency, after its own warm-up.
+    fn measure_sse(&mut self, row: &str, server: &Server, token: &str) -> anyhow::Result<()> {
+        eprintln!("bench: {row}");
+        let sse_url = server.url.replace("/mcp", "/sse");
+        let this = std::env::current_exe().context("could not find the xtask binary")?;
+        for concurrency in CONCURRENCY {
+            let output = Command::new("taskset")
+                .args(["-c", "1"])
+                .arg(&this)
+                .args(["sse-load", "--url", &sse_url, "--token", token])
+                .args(["--concurrency", &concurrency.to_string()])
+                .args(["--seconds", &self.seconds.to_string()])
+                .output()
+                .context("could not run the /sse load client")?;
+            if !output.status.success() {
+                bail!(
+                    "the /sse load client failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            let measured: sse_load::Measured = serde_json::from_slice(&output.stdout)
+                .context("the /sse load client printed no result")?;
             self.results.push(Measure {
                 row: row.to_owned(),
                 concurrency,
@@ -257,14 +296,10 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     server.stop()?;
 
     let server = serve(&[&["--stateless", "--transport", "sse"][..], &auth].concat())?;
-    let messages = runtime.block_on(session::open_sse(&server.url, &token))?;
-    bench.measure(
-        "dice-mcp /sse + JWT (202s; replies on the stream)",
+    bench.measure_sse(
+        "dice-mcp /sse + JWT (POST to the reply on the stream)",
         &server,
-        &Target {
-            url: messages,
-            headers: bearer.clone(),
-        },
+        &token,
     )?;
     server.stop()?;
 

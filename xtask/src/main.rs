@@ -97,6 +97,9 @@ enum Task {
     /// restarted mid-run (only new sessions may be refused, 503 + Retry-After). JSON in
     /// target/scale-test/report.json.
     ScaleTest(scale::Options),
+    /// The bench's /sse load client (the bench runs it pinned to the load CPU).
+    #[command(hide = true)]
+    SseLoad(bench::sse_load::Options),
     /// Run the cargo-fuzz targets under fuzz/ for N minutes each (needs nightly).
     ///
     /// `cargo xtask fuzz [--minutes N] [--merge] [TARGET...]`: runs each target (all without
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
             .and_then(|binary| interop::interop(&binary))
             .map(|()| ExitCode::SUCCESS),
         Some(Task::Bench(options)) => bench::bench(&options).map(|()| ExitCode::SUCCESS),
+        Some(Task::SseLoad(options)) => bench::sse_load::run(&options).map(|()| ExitCode::SUCCESS),
         Some(Task::Soak(options)) => soak::soak(&options).map(|()| ExitCode::SUCCESS),
         Some(Task::ScaleTest(options)) => scale::scale_test(&options).map(|()| ExitCode::SUCCESS),
         Some(Task::Fuzz { args }) => fuzz::fuzz(&args).map(|()| ExitCode::SUCCESS),

@@ -1,14 +1,11 @@
-//! The MCP the bench speaks by hand to set its rows up: a stateful session to reuse, an
-//! `/sse` session whose stream is drained in the background, and many sessions opened and
-//! closed to see what they cost in memory.
-
-use std::time::Duration;
+//! The MCP the bench speaks by hand to set its rows up: a stateful session to reuse, and
+//! many sessions opened and closed to see what they cost in memory. (The `/sse` row's
+//! sessions are `sse_load.rs`'s.)
 
 use anyhow::Context;
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, HeaderMap};
 use serde_json::{Value, json};
-use sse_stream::SseStream;
 
 /// The Accept header Streamable HTTP requires on a POST.
 const ACCEPT_MCP: &str = "application/json, text/event-stream";
@@ -54,57 +51,6 @@ pub async fn open(url: &str, token: &str) -> anyhow::Result<String> {
         .await
         .context("notifications/initialized failed")?;
     Ok(session)
-}
-
-/// Opens `/sse` beside `mcp_url`, initializes the session, leaves a task draining the
-/// stream (the answers to the posts arrive there), and returns the session's message URL.
-pub async fn open_sse(mcp_url: &str, token: &str) -> anyhow::Result<String> {
-    let base = mcp_url
-        .trim_end_matches("/mcp")
-        .trim_end_matches("/sse")
-        .to_owned();
-    let http = reqwest::Client::new();
-    let response = http
-        .get(format!("{base}/sse"))
-        .bearer_auth(token)
-        .header(ACCEPT, "text/event-stream")
-        .send()
-        .await
-        .context("GET /sse failed")?
-        .error_for_status()
-        .context("GET /sse was refused")?;
-    // The endpoint event is decoded; the answers after it are only drained, as raw bytes, so
-    // that reading them costs the bench as little as it can.
-    let mut body = Box::pin(response.bytes_stream());
-    let path = {
-        let mut events = SseStream::from_bytes_stream(body.as_mut());
-        loop {
-            let event = events
-                .next()
-                .await
-                .context("the /sse stream ended before its endpoint event")?
-                .context("could not read the /sse stream")?;
-            if event.event.as_deref() == Some("endpoint") {
-                break event.data.context("an endpoint event without data")?;
-            }
-        }
-    };
-    let endpoint = format!("{base}{path}");
-    tokio::spawn(async move { while body.next().await.is_some() {} });
-    http.post(&endpoint)
-        .bearer_auth(token)
-        .json(&initialize("2024-11-05"))
-        .send()
-        .await
-        .context("initialize on /sse failed")?;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    http.post(&endpoint)
-        .bearer_auth(token)
-        .json(&initialized())
-        .send()
-        .await
-        .context("notifications/initialized on /sse failed")?;
-    Ok(endpoint)
 }
 
 /// Opens and closes (DELETE) `count` stateful sessions on `url`, without a token, 8 at a
