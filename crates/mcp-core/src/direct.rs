@@ -34,15 +34,15 @@ use axum::{
 use rmcp::{
     RoleServer, ServerHandler, Service,
     model::{
-        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta,
-        Implementation, InitializeRequestParams, ProtocolVersion, ServerJsonRpcMessage,
+        ClientCapabilities, ClientRequest, GetExtensions, GetMeta, Implementation,
+        InitializeRequestParams, JsonRpcRequest, ProtocolVersion, ServerJsonRpcMessage,
     },
     service::{Peer, RequestContext, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly_with_ct},
     transport::{Transport, streamable_http_server::SessionManager},
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::http::Shared;
+use crate::{http::Shared, jsonrpc::Envelope};
 
 /// The revisions served directly: those with `initialize`, named by a request's
 /// `MCP-Protocol-Version` header (none means 2025-03-26, as in rmcp).
@@ -167,14 +167,24 @@ where
             let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
                 return Ok(crate::refusal::Refusal::UnreadableBody.into_response());
             };
-            match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
-                Ok(ClientJsonRpcMessage::Request(message)) if served_directly(&message.request) => {
+            // Only a message with a request's shape is parsed here, and as a request at
+            // once: rmcp's message parse tries each shape through serde's buffers.
+            let is_request = parts
+                .extensions
+                .get::<Envelope>()
+                .is_some_and(|envelope| envelope.is_request);
+            let message = is_request
+                .then(|| serde_json::from_slice::<JsonRpcRequest<ClientRequest>>(&bytes).ok())
+                .flatten()
+                .filter(|message| served_directly(&message.request));
+            match message {
+                Some(message) => {
                     let peer = inner.peer(revision);
                     let handler = (inner.factory)();
                     Ok(dispatch(&handler, message, parts, peer).await)
                 }
                 // Whatever else (and what rmcp refuses) is rmcp's to answer.
-                _ => {
+                None => {
                     let request = Request::from_parts(parts, Body::from(bytes));
                     tower::Service::call(&mut rmcp, request).await
                 }
@@ -242,11 +252,11 @@ fn served_directly(request: &ClientRequest) -> bool {
 /// message rmcp's stateless JSON mode sends.
 async fn dispatch<H: ServerHandler>(
     handler: &H,
-    message: rmcp::model::JsonRpcRequest<ClientRequest>,
+    message: JsonRpcRequest<ClientRequest>,
     parts: axum::http::request::Parts,
     peer: Peer<RoleServer>,
 ) -> Response {
-    let rmcp::model::JsonRpcRequest {
+    let JsonRpcRequest {
         id, mut request, ..
     } = message;
     let mut context = RequestContext::new(id.clone(), peer);

@@ -31,10 +31,13 @@ pub(crate) const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC: the method's parameters are wrong.
 pub(crate) const INVALID_PARAMS: i64 = -32602;
 
-/// What the pre-check learned of a message: its method (absent for responses).
+/// What the pre-check learned of a message: its method (absent for responses), and whether
+/// it has a request's shape as rmcp classifies messages (`method` and a non-null `id`, no
+/// `result` or `error` key), so the direct dispatch can parse it as a request at once.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Envelope {
     pub(crate) method: Option<String>,
+    pub(crate) is_request: bool,
 }
 
 /// The fields read from a message; every other field is skipped (but still checked to be
@@ -47,6 +50,21 @@ struct Message<'a> {
     method: Option<Cow<'a, str>>,
     #[serde(default)]
     params: Option<Params>,
+    #[serde(default)]
+    result: Present,
+    #[serde(default)]
+    error: Present,
+}
+
+/// Whether a key was there, whatever its value (`null` too).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Ok(Self(true))
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,8 +183,11 @@ pub(crate) fn check_message(body: &[u8]) -> Result<Envelope, Refusal> {
             "Invalid params: tools/call arguments must be a JSON object".into(),
         ));
     }
+    let is_request =
+        message.method.is_some() && message.id.is_some() && !message.result.0 && !message.error.0;
     Ok(Envelope {
         method: message.method.map(Cow::into_owned),
+        is_request,
     })
 }
 

@@ -142,6 +142,11 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         json!({"jsonrpc": "2.0", "id": 10, "result": {}}),
         test_support::initialize_body(11, "2025-06-18", "equivalence"),
         call(json!(12), "echo", json!({"x": 2})),
+        // Not a request's shape, though it has `method` and `id`: rmcp refuses these.
+        json!({"jsonrpc": "2.0", "id": 13, "method": "tools/list", "result": {}}),
+        json!({"jsonrpc": "2.0", "id": 14, "method": "tools/list", "error": null}),
+        json!({"jsonrpc": "2.0", "id": null, "method": "tools/list"}),
+        json!({"jsonrpc": "1.0", "id": 15, "method": "tools/list"}),
     ];
     let header_sets: [&[(&str, &str)]; 6] = [
         &[],
@@ -175,7 +180,7 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(seen["protocol"], "2025-06-18", "{seen}");
     assert_eq!(seen["http_parts"], true, "{seen}");
-    assert_eq!(compared, 78);
+    assert_eq!(compared, 102);
 }
 
 #[tokio::test]
