@@ -313,9 +313,13 @@ pub(crate) fn build_app(
 ) -> axum::Router {
     let mcp = server.mcp_routes();
     let app = match auth {
+        // One tower stack, layered once: the auth check, then the principal it verified.
         Some((auth, metadata)) => mcp
-            .layer(axum::middleware::from_fn(principal_from_claims))
-            .layer(auth.layer())
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(auth.layer())
+                    .map_request(principal_from_claims),
+            )
             .merge(metadata.router())
             .merge(mcp_core::health_routes()),
         None => mcp.merge(mcp_core::health_routes()),
@@ -363,23 +367,21 @@ pub(crate) fn build_app(
 /// Names the request's [`Principal`] after the verified token (its issuer and subject), so
 /// mcp-core keeps each session to the token holder that opened it and counts quotas and
 /// rates per holder. Runs after the auth layer, which only lets verified requests through.
-async fn principal_from_claims(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+fn principal_from_claims(mut request: axum::extract::Request) -> axum::extract::Request {
     if let Some(claims) = request.extensions().get::<VerifiedClaims>() {
         let principal = principal_of(claims);
         request.extensions_mut().insert(principal);
     }
-    next.run(request).await
+    request
 }
 
 /// Issuer and subject, as one principal; a token without `sub` stands for its issuer alone.
 fn principal_of(claims: &VerifiedClaims) -> Principal {
     let issuer = claims.issuer.as_deref().unwrap_or_default();
     let subject = claims.subject.as_deref().unwrap_or_default();
-    // A JSON array keeps ("a b", "c") apart from ("a", "b c").
-    Principal::new(serde_json::json!([issuer, subject]).to_string())
+    // A JSON array keeps ("a b", "c") apart from ("a", "b c"); two strings always
+    // serialize.
+    Principal::new(serde_json::to_string(&[issuer, subject]).unwrap_or_default())
 }
 
 /// What protects the server: the bearer-auth layer and the RFC 9728 metadata, and the

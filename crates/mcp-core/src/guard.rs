@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
-    http::{HeaderMap, Uri, header, uri::Authority},
-    middleware::Next,
+    body::Body,
+    http::{HeaderMap, Request, Uri, header, uri::Authority},
     response::{IntoResponse, Response},
 };
+use tower_http::validate_request::ValidateRequest;
 
 use crate::refusal::Refusal;
 
@@ -132,32 +132,37 @@ fn default_port(scheme: &str) -> u16 {
     }
 }
 
-/// Middleware: `400 Bad Request` for more than one `Host`, `403 Forbidden` for a foreign
-/// `Host` (or absolute-form authority) or `Origin`.
-pub(crate) async fn check_host_and_origin(
-    State(guard): State<Arc<HostGuard>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request
-        .headers()
-        .get_all(header::HOST)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
-        tracing::warn!("refused a request with more than one Host header");
-        return Refusal::MultipleHosts.into_response();
+/// The guard as tower-http request validation on every MCP route: `400 Bad Request` for
+/// more than one `Host`, `403 Forbidden` for a foreign `Host` (or absolute-form authority)
+/// or `Origin`.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckHostAndOrigin(pub(crate) Arc<HostGuard>);
+
+impl<B> ValidateRequest<B> for CheckHostAndOrigin {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response> {
+        let guard = &self.0;
+        if request
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            tracing::warn!("refused a request with more than one Host header");
+            return Err(Refusal::MultipleHosts.into_response());
+        }
+        if !guard.host_allowed(request.uri(), request.headers()) {
+            tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
+            return Err(Refusal::ForeignHost.into_response());
+        }
+        if !guard.origin_allowed(request.headers()) {
+            tracing::warn!(origin = ?request.headers().get(header::ORIGIN), "refused a foreign Origin");
+            return Err(Refusal::ForeignOrigin.into_response());
+        }
+        Ok(())
     }
-    if !guard.host_allowed(request.uri(), request.headers()) {
-        tracing::warn!(host = ?request.headers().get(header::HOST), "refused a foreign Host (DNS rebinding guard)");
-        return Refusal::ForeignHost.into_response();
-    }
-    if !guard.origin_allowed(request.headers()) {
-        tracing::warn!(origin = ?request.headers().get(header::ORIGIN), "refused a foreign Origin");
-        return Refusal::ForeignOrigin.into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

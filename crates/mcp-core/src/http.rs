@@ -25,13 +25,17 @@ use rmcp::{
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer,
+    validate_request::{ValidateRequest, ValidateRequestHeaderLayer},
+};
 
 use crate::{
     HttpConfig, SessionMode,
-    guard::{HostGuard, check_host_and_origin},
-    jsonrpc::{Envelope, precheck_jsonrpc},
-    rate::{RateLimiterState, limit_rate},
+    guard::{CheckHostAndOrigin, HostGuard},
+    jsonrpc::{Envelope, PrecheckLayer},
+    rate::{LimitRate, RateLimiterState},
     refusal::Refusal,
     sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, opened_by},
     store::{
@@ -79,36 +83,39 @@ where
             factory,
         ));
     }
-    let guard = Arc::new(HostGuard::new(
+    let guard = CheckHostAndOrigin(Arc::new(HostGuard::new(
         &config.allowed_hosts,
         &config.allowed_origins,
-    ));
-    // Outermost first: the Host/Origin guard; the rate limit, if any; the body limit (a
-    // declared Content-Length over it gets 413 before anything is read, so no `100
-    // Continue` either; a body that grows past it fails its read, and that is 413 too);
-    // load shedding at the in-flight cap; the request timeout.
+    )));
+    // Outermost first: the Host/Origin guard; the rate limit, if any (just inside the
+    // guard: a refused request costs a map lookup); the body limit (a declared
+    // Content-Length over it gets 413 before anything is read, so no `100 Continue`
+    // either; a body that grows past it fails its read, and that is 413 too); load
+    // shedding at the in-flight cap; the request timeout. One tower stack, layered on the
+    // routes once: each `Router::layer` boxes the routes anew, and each request pays for
+    // every box.
     let requests = config.requests;
-    let mcp = mcp
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            requests.timeout,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(requests.max_in_flight)),
-        )
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
-    // The rate limit sits just inside the guard: a refused request costs a map lookup.
-    let mcp = match requests.rate {
-        Some(rate) => mcp.layer(middleware::from_fn_with_state(
-            RateLimiterState::new(rate),
-            limit_rate,
-        )),
-        None => mcp,
-    };
-    mcp.layer(middleware::from_fn_with_state(guard, check_host_and_origin))
+    let limits =
+        ServiceBuilder::new()
+            .layer(ValidateRequestHeaderLayer::custom(guard))
+            .option_layer(requests.rate.map(|rate| {
+                ValidateRequestHeaderLayer::custom(LimitRate(RateLimiterState::new(rate)))
+            }))
+            // The body limit's own response body (its 413) back to axum's.
+            .map_response(
+                |response: Response<tower_http::limit::ResponseBody<axum::body::Body>>| {
+                    response.map(axum::body::Body::new)
+                },
+            )
+            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::new(requests.max_in_flight))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                requests.timeout,
+            ));
+    mcp.layer(limits)
 }
 
 /// `GET /healthz`: `200 {"status":"ok"}` while serving. Public.
@@ -130,7 +137,10 @@ where
     let handler = Arc::clone(&factory);
     let factory = move || Ok(factory());
     let mut rmcp_config = rmcp_config(config, cancellation);
-    let routes = match config.session_mode {
+    let precheck = PrecheckLayer {
+        max_body_bytes: config.max_body_bytes,
+    };
+    match config.session_mode {
         SessionMode::Stateful => {
             let sessions = Arc::new(CappedSessionManager::new(
                 budget.clone(),
@@ -150,6 +160,8 @@ where
                 shared,
                 last_sweep: Arc::default(),
             };
+            // Outermost last: the DELETE answer, the JSON-RPC pre-check, the session cap,
+            // the session owner.
             Router::new()
                 .route_service(MCP_PATH, service)
                 .layer(middleware::from_fn_with_state(
@@ -157,28 +169,25 @@ where
                     keep_to_owner,
                 ))
                 .layer(middleware::from_fn_with_state(owners, refuse_when_full))
+                .layer(precheck)
+                .layer(middleware::from_fn(normalize_delete))
         }
         SessionMode::Stateless => {
             let sessions = Arc::new(NeverSessionManager::default());
             let service = Shared::new(StreamableHttpService::new(factory, sessions, rmcp_config));
+            // The DELETE answer, then the JSON-RPC pre-check, as one stack on the route (no
+            // per-request boxing between them).
+            let stack = ServiceBuilder::new()
+                .layer(ValidateRequestHeaderLayer::custom(StatelessDelete))
+                .layer(precheck);
             if config.direct_dispatch {
                 let direct = crate::direct::Direct::new(service, handler, cancellation.clone());
-                Router::new().route_service(MCP_PATH, direct)
+                Router::new().route_service(MCP_PATH, stack.service(direct))
             } else {
-                Router::new().route_service(MCP_PATH, service)
+                Router::new().route_service(MCP_PATH, stack.service(service))
             }
         }
-    };
-    // Both modes: the JSON-RPC pre-check, then (outermost) the DELETE answer.
-    routes
-        .layer(middleware::from_fn_with_state(
-            config.max_body_bytes,
-            precheck_jsonrpc,
-        ))
-        .layer(middleware::from_fn_with_state(
-            config.session_mode,
-            normalize_delete,
-        ))
+    }
 }
 
 /// rmcp's service behind an `Arc`. axum clones a route's service for every request, and
@@ -247,18 +256,12 @@ async fn health() -> Json<serde_json::Value> {
 
 /// `DELETE` on `/mcp` always answers `204 No Content` when it succeeds. A stateless server
 /// has no session to end, so a client that sends `DELETE` anyway (as OpenAI's does after
-/// listing tools) is told it worked rather than `405`; a stateful one ends the session, and
-/// rmcp's `202` becomes `204`, which strict clients (the Python SDK) expect.
-async fn normalize_delete(
-    State(mode): State<SessionMode>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// listing tools) is told it worked ([`StatelessDelete`]) rather than `405`; a stateful one
+/// ends the session, and rmcp's `202` becomes `204`, which strict clients (the Python SDK)
+/// expect.
+async fn normalize_delete(request: Request, next: Next) -> Response {
     if request.method() != Method::DELETE {
         return next.run(request).await;
-    }
-    if mode == SessionMode::Stateless {
-        return StatusCode::NO_CONTENT.into_response();
     }
     let mut response = next.run(request).await;
     if response.status() == StatusCode::ACCEPTED {
@@ -266,6 +269,21 @@ async fn normalize_delete(
         *response.body_mut() = axum::body::Body::empty();
     }
     response
+}
+
+/// A stateless server's `DELETE`: `204 No Content` at once (see [`normalize_delete`]).
+#[derive(Debug, Clone, Copy)]
+struct StatelessDelete;
+
+impl<B> ValidateRequest<B> for StatelessDelete {
+    type ResponseBody = axum::body::Body;
+
+    fn validate(&mut self, request: &mut axum::http::Request<B>) -> Result<(), Response> {
+        if request.method() == Method::DELETE {
+            return Err(StatusCode::NO_CONTENT.into_response());
+        }
+        Ok(())
+    }
 }
 
 /// `503 Service Unavailable` for a new session when the cap is reached (`429` when the

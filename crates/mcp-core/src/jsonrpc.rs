@@ -7,13 +7,18 @@
 //! What passes is handed on untouched (as bytes already read) with its [`Envelope`] in the
 //! request's extensions, so later layers know the method without parsing again.
 
-use std::borrow::Cow;
+use std::{
+    borrow::Cow,
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use axum::{
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::Request,
     http::{Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde::{
@@ -200,30 +205,71 @@ fn parse_error() -> Refusal {
     )
 }
 
-/// Middleware on `POST /mcp`: reads the body (the body limit layer outside bounds it: past
-/// `max_body_bytes` the read fails and the answer is `413`), refuses a body that breaks off
-/// or is malformed (`400`, never `500`), and hands the rest on.
-pub(crate) async fn precheck_jsonrpc(
-    State(max_body_bytes): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
+/// The pre-check on `POST /mcp` as a tower layer: reads the body (the body limit layer
+/// outside bounds it: past `max_body_bytes` the read fails and the answer is `413`),
+/// refuses a body that breaks off or is malformed (`400`, never `500`), and hands the rest
+/// on as bytes already read, with its [`Envelope`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrecheckLayer {
+    pub(crate) max_body_bytes: usize,
+}
+
+impl<S> tower::Layer<S> for PrecheckLayer {
+    type Service = Precheck<S>;
+
+    fn layer(&self, inner: S) -> Precheck<S> {
+        Precheck {
+            inner,
+            max_body_bytes: self.max_body_bytes,
+        }
     }
-    let (mut parts, body) = request.into_parts();
-    let bytes: Bytes = match read_body(body, max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let envelope = match check_message(&bytes) {
-        Ok(envelope) => envelope,
-        Err(refusal) => return refusal.into_response(),
-    };
-    parts.extensions.insert(envelope);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+}
+
+/// The service [`PrecheckLayer`] makes.
+#[derive(Debug, Clone)]
+pub(crate) struct Precheck<S> {
+    inner: S,
+    max_body_bytes: usize,
+}
+
+impl<S> tower::Service<Request> for Precheck<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.method() != Method::POST {
+            return Box::pin(self.inner.call(request));
+        }
+        // The service made ready goes with this request; a clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let max_body_bytes = self.max_body_bytes;
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let bytes: Bytes = match read_body(body, max_body_bytes).await {
+                Ok(bytes) => bytes,
+                Err(refusal) => return Ok(refusal.into_response()),
+            };
+            let envelope = match check_message(&bytes) {
+                Ok(envelope) => envelope,
+                Err(refusal) => return Ok(refusal.into_response()),
+            };
+            parts.extensions.insert(envelope);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            inner
+                .call(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        })
+    }
 }
 
 /// Reads a whole request body. The limit itself is `RequestBodyLimitLayer`'s, the one body

@@ -13,14 +13,16 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
-    middleware::Next,
+    body::Body,
+    extract::ConnectInfo,
+    http::Request,
     response::{IntoResponse, Response},
 };
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
     clock::{Clock, DefaultClock},
 };
+use tower_http::validate_request::ValidateRequest;
 
 use crate::{Principal, RateLimit, refusal::Refusal};
 
@@ -69,28 +71,32 @@ impl RateLimiterState {
     }
 }
 
-/// Middleware: counts the request against its principal (or client address) and answers
-/// `429` with `Retry-After` beyond the rate. A request with neither passes uncounted.
-pub(crate) async fn limit_rate(
-    State(state): State<Arc<RateLimiterState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let key = match request.extensions().get::<Principal>() {
-        Some(principal) => Some(RateKey::Principal(principal.clone())),
-        None => request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| RateKey::Peer(peer.ip())),
-    };
-    if let Some(key) = key
-        && let Err(seconds) = state.check(&key)
-    {
-        tracing::debug!(?key, "rate limit reached");
-        return Refusal::RateLimited {
-            retry_after_secs: seconds,
+/// The limit as tower-http request validation: counts the request against its principal
+/// (or client address) and answers `429` with `Retry-After` beyond the rate. A request with
+/// neither passes uncounted.
+#[derive(Clone)]
+pub(crate) struct LimitRate(pub(crate) Arc<RateLimiterState>);
+
+impl<B> ValidateRequest<B> for LimitRate {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response> {
+        let key = match request.extensions().get::<Principal>() {
+            Some(principal) => Some(RateKey::Principal(principal.clone())),
+            None => request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| RateKey::Peer(peer.ip())),
+        };
+        if let Some(key) = key
+            && let Err(seconds) = self.0.check(&key)
+        {
+            tracing::debug!(?key, "rate limit reached");
+            return Err(Refusal::RateLimited {
+                retry_after_secs: seconds,
+            }
+            .into_response());
         }
-        .into_response();
+        Ok(())
     }
-    next.run(request).await
 }
