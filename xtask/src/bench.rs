@@ -7,6 +7,7 @@
 //! `wrk.rs` drives wrk, `session.rs` opens the MCP sessions some rows reuse, `report.rs`
 //! holds the results and prints and writes them, `peers.rs` runs the `--peers` rows.
 
+mod growth;
 mod peers;
 mod report;
 mod session;
@@ -82,6 +83,8 @@ struct Bench {
     dir: PathBuf,
     seconds: u64,
     results: Vec<Measure>,
+    /// How throughput and latency grow with the work asked and the concurrency.
+    growth: Vec<report::GrowthPoint>,
 }
 
 impl Bench {
@@ -237,6 +240,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
         dir: dir.clone(),
         seconds: options.duration,
         results: Vec::new(),
+        growth: Vec::new(),
     };
     let started = Instant::now();
 
@@ -244,10 +248,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let mut command = pinned(&release.join("bench-baseline"));
     command.arg("0");
     let server = Server::spawn(command)?;
-    let target = Target {
-        url: server.url.clone(),
-        headers: vec![],
-    };
+    let target = Target::call(&server.url, vec![]);
     bench.measure("axum static JSON (baseline)", &server, &target)?;
     server.kill();
 
@@ -260,24 +261,16 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let auth = ["--public-key", public.as_str(), "--issuer", "dice-mcp"];
 
     let server = serve(&[&["--stateless", "--transport", "streamable"][..], &auth].concat())?;
-    bench.measure(
-        "dice-mcp stateless + JWT",
-        &server,
-        &Target {
-            url: server.url.clone(),
-            headers: bearer.clone(),
-        },
-    )?;
+    let jwt = Target::call(&server.url, bearer.clone());
+    bench.measure("dice-mcp stateless + JWT", &server, &jwt)?;
+    growth::load(&mut bench, &server, &jwt)?;
     server.stop()?;
 
     let server = serve(&["--stateless", "--transport", "streamable"])?;
     bench.measure(
         "dice-mcp stateless, no auth",
         &server,
-        &Target {
-            url: server.url.clone(),
-            headers: vec![],
-        },
+        &Target::call(&server.url, vec![]),
     )?;
     server.stop()?;
 
@@ -288,10 +281,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     bench.measure(
         "dice-mcp stateful + JWT (one session)",
         &server,
-        &Target {
-            url: server.url.clone(),
-            headers,
-        },
+        &Target::call(&server.url, headers),
     )?;
     server.stop()?;
 
@@ -332,6 +322,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let binary_bytes = fs::metadata(&binary)
         .with_context(|| format!("could not read {}", binary.display()))?
         .len();
+    let held = growth::held_sessions(&runtime, &serve)?;
     let server = serve(&["--transport", "streamable", "--max-sessions", "20000"])?;
     std::thread::sleep(Duration::from_millis(300));
     let rss_idle_kib = memory_kib(server.pid(), "VmRSS");
@@ -355,7 +346,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
         load_seconds,
         measure_seconds_per_point: options.duration,
     };
-    report::write(&bench.results, &extras, &dir)
+    report::write(&bench.results, &bench.growth, &held, &extras, &dir)
 }
 
 /// What the peer rows need from the bench.
@@ -369,10 +360,7 @@ struct PeerContext<'a> {
 impl PeerContext<'_> {
     /// Measures a started peer server at its URL with the bench's token.
     fn measure(&mut self, row: &str, server: &Server) -> anyhow::Result<()> {
-        let target = Target {
-            url: server.url.clone(),
-            headers: self.bearer.to_vec(),
-        };
+        let target = Target::call(&server.url, self.bearer.to_vec());
         self.bench.measure(row, server, &target)
     }
 }

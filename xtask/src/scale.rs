@@ -204,10 +204,10 @@ pub fn scale_test(options: &Options) -> anyhow::Result<()> {
     let script = wrk::script(
         &work,
         "call",
-        &wrk::Target {
-            url: both.url("/mcp"),
-            headers: vec![("Authorization".to_owned(), format!("Bearer {token}"))],
-        },
+        &wrk::Target::call(
+            &both.url("/mcp"),
+            vec![("Authorization".to_owned(), format!("Bearer {token}"))],
+        ),
     )?;
     let concurrency = u32::try_from(options.concurrency).unwrap_or(u32::MAX);
     let single = wrk::run(&script, &one.url("/mcp"), concurrency, options.seconds)?;

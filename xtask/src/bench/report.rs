@@ -22,6 +22,30 @@ pub struct Measure {
     pub peak_rss_kib: u64,
 }
 
+/// One point of a growth series: the work asked (or the concurrency) and what it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthPoint {
+    /// What grows, e.g. `roll_dice n_dice`.
+    pub series: String,
+    /// Its value at this point.
+    pub x: String,
+    pub concurrency: u32,
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+    pub peak_rss_kib: u64,
+}
+
+/// The server's RSS with `sessions` of a kind held open.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldSessions {
+    /// `stateful /mcp` or `/sse`.
+    pub kind: String,
+    pub sessions: usize,
+    pub rss_kib: u64,
+}
+
 /// Start-up, size and memory, measured outside the load.
 #[derive(Debug, Clone, Serialize)]
 pub struct Extras {
@@ -55,6 +79,8 @@ struct Row<'a> {
 struct Report<'a> {
     rows: Vec<Row<'a>>,
     extras: &'a Extras,
+    growth: &'a [GrowthPoint],
+    held_sessions: &'a [HeldSessions],
 }
 
 /// Requests/s of the first row whose name matches, at `concurrency`.
@@ -88,12 +114,21 @@ fn rows(results: &[Measure]) -> Vec<Row<'_>> {
 }
 
 /// Prints the tables and writes `dir/results.json`.
-pub fn write(results: &[Measure], extras: &Extras, dir: &Path) -> anyhow::Result<()> {
+pub fn write(
+    results: &[Measure],
+    growth: &[GrowthPoint],
+    held_sessions: &[HeldSessions],
+    extras: &Extras,
+    dir: &Path,
+) -> anyhow::Result<()> {
     let report = Report {
         rows: rows(results),
         extras,
+        growth,
+        held_sessions,
     };
     print!("{}", table(&report));
+    print!("{}", growth_tables(&report));
     let path = dir.join("results.json");
     fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("could not write {}", path.display()))?;
@@ -143,6 +178,56 @@ fn table(report: &Report<'_>) -> String {
         mib(extras.rss_after_10000_sessions_kib),
         mib(extras.rss_peak_during_10000_sessions_kib),
     ));
+    out
+}
+
+/// How the cost grows: one table of the series, one of memory against sessions held.
+fn growth_tables(report: &Report<'_>) -> String {
+    let mut out = String::new();
+    if !report.growth.is_empty() {
+        out.push_str(
+            "\n| dice-mcp stateless + JWT: series | x | c | requests/s | p50 ms | p99 ms | errors |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for point in report.growth {
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |\n",
+                point.series,
+                point.x,
+                point.concurrency,
+                point.requests_per_sec,
+                point.p50_ms,
+                point.p99_ms,
+                point.errors,
+            ));
+        }
+    }
+    if !report.held_sessions.is_empty() {
+        out.push_str(
+            "\n| sessions held open | count | RSS MiB | KiB per session |\n|---|---|---|---|\n",
+        );
+        for held in report.held_sessions {
+            let none_held = report
+                .held_sessions
+                .iter()
+                .find(|other| other.kind == held.kind && other.sessions == 0)
+                .map(|other| other.rss_kib);
+            let per_session = match none_held {
+                Some(base) if held.sessions > 0 => format!(
+                    "{:.1}",
+                    held.rss_kib.saturating_sub(base) as f64 / held.sessions as f64
+                ),
+                _ => "-".to_owned(),
+            };
+            out.push_str(&format!(
+                "| {} | {} | {:.1} | {} |\n",
+                held.kind,
+                held.sessions,
+                mib(held.rss_kib),
+                per_session
+            ));
+        }
+    }
     out
 }
 
@@ -212,6 +297,8 @@ mod tests {
         let printed = table(&Report {
             rows: rows(&without),
             extras: &extras,
+            growth: &[],
+            held_sessions: &[],
         });
         assert!(!printed.contains("FastMCP"), "{printed}");
         assert!(printed.contains("| 1.00× |\n"), "{printed}");
@@ -222,6 +309,8 @@ mod tests {
         let printed = table(&Report {
             rows: rows(&with),
             extras: &extras,
+            growth: &[],
+            held_sessions: &[],
         });
         assert!(printed.contains("| vs FastMCP |"), "{printed}");
         assert!(printed.contains("| 1.00× | 20.00× |\n"), "{printed}");
@@ -234,6 +323,8 @@ mod tests {
         let report = Report {
             rows: rows(&results),
             extras: &extras,
+            growth: &[],
+            held_sessions: &[],
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(
@@ -250,5 +341,36 @@ mod tests {
         // Added beside the earlier fields, none renamed.
         assert_eq!(json["extras"]["binary_server_only_bytes"], 1);
         assert_eq!(json["extras"].as_object().map(|o| o.len()), Some(10));
+    }
+
+    #[test]
+    fn memory_per_session_is_the_growth_over_none_held_of_the_same_kind() {
+        let extras = extras();
+        let held = |kind: &str, sessions, rss_kib| HeldSessions {
+            kind: kind.to_owned(),
+            sessions,
+            rss_kib,
+        };
+        let held = [
+            held("stateful /mcp", 0, 10_000),
+            held("stateful /mcp", 1_000, 30_000),
+            held("/sse", 0, 8_000),
+            held("/sse", 1_000, 24_000),
+        ];
+        let printed = growth_tables(&Report {
+            rows: Vec::new(),
+            extras: &extras,
+            growth: &[],
+            held_sessions: &held,
+        });
+        assert!(
+            printed.contains("| stateful /mcp | 1000 | 29.3 | 20.0 |"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("| /sse | 1000 | 23.4 | 16.0 |"),
+            "{printed}"
+        );
+        assert!(printed.contains("| /sse | 0 | 7.8 | - |"), "{printed}");
     }
 }

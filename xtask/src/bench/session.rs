@@ -82,3 +82,67 @@ pub async fn open_and_close(url: &str, count: usize) -> anyhow::Result<()> {
         .await;
     results.into_iter().collect()
 }
+
+/// Something held open for the memory points: a stateful session (it lives in the server
+/// without a connection) or an `/sse` stream (its response, whose connection stays open).
+#[derive(Debug)]
+pub enum Held {
+    Session(#[allow(dead_code, reason = "held, not read")] String),
+    Stream(#[allow(dead_code, reason = "held, not read")] reqwest::Response),
+}
+
+/// Opens `count` stateful sessions on `url` (`…/mcp`, no token), 8 at a time, and keeps
+/// them.
+pub async fn hold_stateful(url: &str, count: usize) -> anyhow::Result<Vec<Held>> {
+    let http = reqwest::Client::new();
+    let init = initialize("2025-06-18");
+    let opened: Vec<anyhow::Result<Held>> = futures_util::stream::iter(0..count)
+        .map(|_| {
+            let (http, init) = (http.clone(), &init);
+            async move {
+                let response = http
+                    .post(url)
+                    .header(ACCEPT, ACCEPT_MCP)
+                    .json(init)
+                    .send()
+                    .await?;
+                let session = session_id(response.headers())?;
+                let _ = response.bytes().await;
+                Ok(Held::Session(session))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    opened.into_iter().collect()
+}
+
+/// Opens `count` `/sse` streams beside `mcp_url` (no token), 8 at a time, and keeps them
+/// open without reading past their headers.
+pub async fn hold_sse(mcp_url: &str, count: usize) -> anyhow::Result<Vec<Held>> {
+    let url = mcp_url.replace("/mcp", "/sse");
+    // One connection per stream, none pooled for reuse.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .context("could not build an HTTP client")?;
+    let opened: Vec<anyhow::Result<Held>> = futures_util::stream::iter(0..count)
+        .map(|_| {
+            let (http, url) = (http.clone(), &url);
+            async move {
+                let response = http
+                    .get(url)
+                    .header(ACCEPT, "text/event-stream")
+                    .send()
+                    .await
+                    .context("GET /sse failed")?
+                    .error_for_status()
+                    .context("GET /sse was refused")?;
+                Ok(Held::Stream(response))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    opened.into_iter().collect()
+}

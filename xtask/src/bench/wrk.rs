@@ -10,12 +10,25 @@ use std::{
 use anyhow::{Context, bail};
 
 /// The request every row measures; `ID` becomes a counter in the Lua script.
-const CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
+pub const CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"roll_dice","arguments":{"n_dice":3}}}"#;
 
-/// Where wrk sends its requests and with which extra headers.
+/// Where wrk sends its requests, with which extra headers and which body (a template in
+/// which `ID` becomes the request's id).
 pub struct Target {
     pub url: String,
     pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Target {
+    /// [`CALL`] to `url` with `headers`.
+    pub fn call(url: &str, headers: Vec<(String, String)>) -> Self {
+        Self {
+            url: url.to_owned(),
+            headers,
+            body: CALL.to_owned(),
+        }
+    }
 }
 
 /// What wrk measured at one concurrency.
@@ -33,7 +46,7 @@ pub fn ensure_installed() -> anyhow::Result<()> {
     crate::install::debian_package("wrk", "wrk")
 }
 
-/// Writes `dir/NAME.lua`, which posts [`CALL`] to the target with its headers.
+/// Writes `dir/NAME.lua`, which posts the target's body to it with its headers.
 pub fn script(dir: &Path, name: &str, target: &Target) -> anyhow::Result<PathBuf> {
     let mut lua = String::from(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
@@ -42,9 +55,10 @@ pub fn script(dir: &Path, name: &str, target: &Target) -> anyhow::Result<PathBuf
     for (key, value) in &target.headers {
         lua.push_str(&format!("wrk.headers[\"{key}\"] = \"{value}\"\n"));
     }
-    let (before, after) = CALL
+    let (before, after) = target
+        .body
         .split_once("ID")
-        .context("no ID in the call template")?;
+        .context("no ID in the request template")?;
     lua.push_str(&format!(
         "local id = 0\nrequest = function()\n  id = id + 1\n  return wrk.format(nil, nil, nil, '{before}' .. id .. '{after}')\nend\n"
     ));
