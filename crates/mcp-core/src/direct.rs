@@ -34,7 +34,7 @@ use axum::{
 use rmcp::{
     RoleServer, ServerHandler, Service,
     model::{
-        ClientCapabilities, ClientRequest, GetExtensions, GetMeta, Implementation,
+        CallToolRequest, ClientCapabilities, ClientRequest, GetExtensions, GetMeta, Implementation,
         InitializeRequestParams, JsonRpcRequest, ProtocolVersion, ServerJsonRpcMessage,
     },
     service::{Peer, RequestContext, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly_with_ct},
@@ -169,13 +169,11 @@ where
             };
             // Only a message with a request's shape is parsed here, and as a request at
             // once: rmcp's message parse tries each shape through serde's buffers.
-            let is_request = parts
+            let message = parts
                 .extensions
                 .get::<Envelope>()
-                .is_some_and(|envelope| envelope.is_request);
-            let message = is_request
-                .then(|| serde_json::from_slice::<JsonRpcRequest<ClientRequest>>(&bytes).ok())
-                .flatten()
+                .filter(|envelope| envelope.is_request)
+                .and_then(|envelope| parse_request(&bytes, envelope.method.as_deref()))
                 .filter(|message| served_directly(&message.request));
             match message {
                 Some(message) => {
@@ -191,6 +189,23 @@ where
             }
         })
     }
+}
+
+/// `bytes` (a message with a request's shape, whose method is `method`) as rmcp's model
+/// reads it. `ClientRequest` is an untagged enum of 22 request types, which serde tries in
+/// turn, building an error message for each that does not fit; a `tools/call` (the call
+/// worth serving fast) is read as its own type at once. What that does not read (bad
+/// params) is read as `ClientRequest`, as rmcp would, to the same outcome.
+fn parse_request(bytes: &[u8], method: Option<&str>) -> Option<JsonRpcRequest<ClientRequest>> {
+    if method == Some("tools/call")
+        && let Ok(call) = serde_json::from_slice::<JsonRpcRequest<CallToolRequest>>(bytes)
+    {
+        return Some(JsonRpcRequest::new(
+            call.id,
+            ClientRequest::CallToolRequest(call.request),
+        ));
+    }
+    serde_json::from_slice(bytes).ok()
 }
 
 /// Which of [`REVISIONS`] a request's headers name, if it may be served directly: it

@@ -147,6 +147,9 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         json!({"jsonrpc": "2.0", "id": 14, "method": "tools/list", "error": null}),
         json!({"jsonrpc": "2.0", "id": null, "method": "tools/list"}),
         json!({"jsonrpc": "1.0", "id": 15, "method": "tools/list"}),
+        // A tools/call whose params are not a call's.
+        json!({"jsonrpc": "2.0", "id": 16, "method": "tools/call", "params": {"name": 5}}),
+        json!({"jsonrpc": "2.0", "id": 17, "method": "tools/call", "params": []}),
     ];
     let header_sets: [&[(&str, &str)]; 6] = [
         &[],
@@ -180,7 +183,7 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(seen["protocol"], "2025-06-18", "{seen}");
     assert_eq!(seen["http_parts"], true, "{seen}");
-    assert_eq!(compared, 102);
+    assert_eq!(compared, 114);
 }
 
 #[tokio::test]
