@@ -99,15 +99,9 @@ impl Bench {
         wrk::run(&script, &target.url, 16, 2)?; // warm-up
         for concurrency in CONCURRENCY {
             let measured = wrk::run(&script, &target.url, concurrency, self.seconds)?;
-            self.results.push(Measure {
-                row: row.to_owned(),
-                concurrency,
-                requests_per_sec: measured.requests_per_sec,
-                p50_ms: measured.p50_ms,
-                p99_ms: measured.p99_ms,
-                errors: measured.errors,
-                peak_rss_kib: memory_kib(server.pid(), "VmHWM"),
-            });
+            let peak = memory_kib(server.pid(), "VmHWM");
+            self.results
+                .push(Measure::new(row, concurrency, measured, peak));
         }
         Ok(())
     }
@@ -135,17 +129,11 @@ impl Bench {
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
-            let measured: sse_load::Measured = serde_json::from_slice(&output.stdout)
+            let measured: wrk::Measured = serde_json::from_slice(&output.stdout)
                 .context("the /sse load client printed no result")?;
-            self.results.push(Measure {
-                row: row.to_owned(),
-                concurrency,
-                requests_per_sec: measured.requests_per_sec,
-                p50_ms: measured.p50_ms,
-                p99_ms: measured.p99_ms,
-                errors: measured.errors,
-                peak_rss_kib: memory_kib(server.pid(), "VmHWM"),
-            });
+            let peak = memory_kib(server.pid(), "VmHWM");
+            self.results
+                .push(Measure::new(row, concurrency, measured, peak));
         }
         Ok(())
     }

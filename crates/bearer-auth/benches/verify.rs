@@ -58,11 +58,9 @@ fn verify(c: &mut Criterion) {
         })
     });
     let (message, signature) = token.rsplit_once('.').unwrap();
-    let signature = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        signature,
-    )
-    .unwrap();
+    let signature =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
+            .unwrap();
     // The RSA check alone, the key's components parsed per call as jsonwebtoken's aws_lc_rs
     // backend does: what a miss costs beyond it is token parsing and claim checks.
     let jwk = pair.public().jwk().clone();

@@ -89,10 +89,7 @@ fn point(
         series: series.to_owned(),
         x,
         concurrency,
-        requests_per_sec: measured.requests_per_sec,
-        p50_ms: measured.p50_ms,
-        p99_ms: measured.p99_ms,
-        errors: measured.errors,
+        measured,
         peak_rss_kib: memory_kib(server.pid(), "VmHWM"),
     });
     Ok(())

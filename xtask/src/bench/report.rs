@@ -7,6 +7,8 @@ use std::{fs, path::Path};
 use anyhow::Context;
 use serde::Serialize;
 
+use super::wrk::Measured;
+
 /// One row at one concurrency.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measure {
@@ -22,6 +24,21 @@ pub struct Measure {
     pub peak_rss_kib: u64,
 }
 
+impl Measure {
+    /// Row `row` at `concurrency`: what the load measured, and the server's peak RSS.
+    pub fn new(row: &str, concurrency: u32, measured: Measured, peak_rss_kib: u64) -> Self {
+        Self {
+            row: row.to_owned(),
+            concurrency,
+            requests_per_sec: measured.requests_per_sec,
+            p50_ms: measured.p50_ms,
+            p99_ms: measured.p99_ms,
+            errors: measured.errors,
+            peak_rss_kib,
+        }
+    }
+}
+
 /// One point of a growth series: the work asked (or the concurrency) and what it cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct GrowthPoint {
@@ -30,10 +47,8 @@ pub struct GrowthPoint {
     /// Its value at this point.
     pub x: String,
     pub concurrency: u32,
-    pub requests_per_sec: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub errors: u64,
+    #[serde(flatten)]
+    pub measured: Measured,
     pub peak_rss_kib: u64,
 }
 
@@ -195,10 +210,10 @@ fn growth_tables(report: &Report<'_>) -> String {
                 point.series,
                 point.x,
                 point.concurrency,
-                point.requests_per_sec,
-                point.p50_ms,
-                point.p99_ms,
-                point.errors,
+                point.measured.requests_per_sec,
+                point.measured.p50_ms,
+                point.measured.p99_ms,
+                point.measured.errors,
             ));
         }
     }

@@ -53,6 +53,37 @@ pub async fn open(url: &str, token: &str) -> anyhow::Result<String> {
     Ok(session)
 }
 
+/// Initializes a stateful session on `url` without a token and returns its id.
+async fn initialize_one(http: &reqwest::Client, url: &str, init: &Value) -> anyhow::Result<String> {
+    let response = http
+        .post(url)
+        .header(ACCEPT, ACCEPT_MCP)
+        .json(init)
+        .send()
+        .await?;
+    let session = session_id(response.headers())?;
+    let _ = response.bytes().await;
+    Ok(session)
+}
+
+/// `GET` an `/sse` URL (with `token`, if any) and the response, once its headers are in.
+pub async fn get_sse(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<reqwest::Response> {
+    let mut request = http.get(url).header(ACCEPT, "text/event-stream");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .context("GET /sse failed")?
+        .error_for_status()
+        .context("GET /sse was refused")
+}
+
 /// Opens and closes (DELETE) `count` stateful sessions on `url`, without a token, 8 at a
 /// time.
 pub async fn open_and_close(url: &str, count: usize) -> anyhow::Result<()> {
@@ -62,14 +93,7 @@ pub async fn open_and_close(url: &str, count: usize) -> anyhow::Result<()> {
         .map(|_| {
             let (http, init) = (http.clone(), &init);
             async move {
-                let response = http
-                    .post(url)
-                    .header(ACCEPT, ACCEPT_MCP)
-                    .json(init)
-                    .send()
-                    .await?;
-                let session = session_id(response.headers())?;
-                let _ = response.bytes().await;
+                let session = initialize_one(&http, url, init).await?;
                 http.delete(url)
                     .header("mcp-session-id", session)
                     .send()
@@ -99,17 +123,7 @@ pub async fn hold_stateful(url: &str, count: usize) -> anyhow::Result<Vec<Held>>
     let opened: Vec<anyhow::Result<Held>> = futures_util::stream::iter(0..count)
         .map(|_| {
             let (http, init) = (http.clone(), &init);
-            async move {
-                let response = http
-                    .post(url)
-                    .header(ACCEPT, ACCEPT_MCP)
-                    .json(init)
-                    .send()
-                    .await?;
-                let session = session_id(response.headers())?;
-                let _ = response.bytes().await;
-                Ok(Held::Session(session))
-            }
+            async move { Ok(Held::Session(initialize_one(&http, url, init).await?)) }
         })
         .buffer_unordered(8)
         .collect()
@@ -129,17 +143,7 @@ pub async fn hold_sse(mcp_url: &str, count: usize) -> anyhow::Result<Vec<Held>> 
     let opened: Vec<anyhow::Result<Held>> = futures_util::stream::iter(0..count)
         .map(|_| {
             let (http, url) = (http.clone(), &url);
-            async move {
-                let response = http
-                    .get(url)
-                    .header(ACCEPT, "text/event-stream")
-                    .send()
-                    .await
-                    .context("GET /sse failed")?
-                    .error_for_status()
-                    .context("GET /sse was refused")?;
-                Ok(Held::Stream(response))
-            }
+            async move { Ok(Held::Stream(get_sse(&http, url, None).await?)) }
         })
         .buffer_unordered(8)
         .collect()

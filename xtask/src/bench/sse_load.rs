@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
-use reqwest::header::ACCEPT;
-use serde::Serialize;
 use serde_json::{Value, json};
 use sse_stream::SseStream;
+
+use super::wrk::Measured;
 
 /// What `cargo xtask sse-load` takes (a task for the bench, hidden from help).
 #[derive(Debug, Clone, clap::Args)]
@@ -30,16 +30,7 @@ pub struct Options {
     pub seconds: u64,
 }
 
-/// What it prints, as one JSON line.
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct Measured {
-    pub requests_per_sec: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub errors: u64,
-}
-
-/// Runs the load on one thread and prints [`Measured`] as JSON.
+/// Runs the load on one thread and prints what it measured ([`Measured`]) as one JSON line.
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,15 +100,7 @@ struct Session {
 
 impl Session {
     async fn open(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Self> {
-        let response = http
-            .get(url)
-            .bearer_auth(token)
-            .header(ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .context("GET /sse failed")?
-            .error_for_status()
-            .context("GET /sse was refused")?;
+        let response = super::session::get_sse(http, url, Some(token)).await?;
         let base = url.trim_end_matches("/sse").to_owned();
         let mut events: Events = Box::pin(SseStream::from_bytes_stream(response.bytes_stream()));
         let path = loop {

@@ -31,8 +31,8 @@ impl Target {
     }
 }
 
-/// What wrk measured at one concurrency.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a load run measured at one concurrency (wrk's, or the `/sse` client's).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Measured {
     pub requests_per_sec: f64,
     pub p50_ms: f64,
