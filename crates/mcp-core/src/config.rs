@@ -340,7 +340,9 @@ impl HttpConfigBuilder {
     ///
     /// On by default. A handler served directly that sends a notification or a request to
     /// the client through `context.peer` anyway (none was asked for) has it dropped with a
-    /// warning; turn this off for such a handler.
+    /// warning; turn this off for such a handler. A handler that panics is answered with a
+    /// JSON-RPC internal error (`-32603`) at once, where rmcp's path waits for the request
+    /// timeout.
     pub fn direct_dispatch(mut self, direct: bool) -> Self {
         self.direct_dispatch = direct;
         self

@@ -20,6 +20,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    panic::AssertUnwindSafe,
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
@@ -31,8 +32,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use futures::FutureExt;
 use rmcp::{
-    RoleServer, ServerHandler, Service,
+    ErrorData, RoleServer, ServerHandler, Service,
     model::{
         CallToolRequest, ClientCapabilities, ClientRequest, GetExtensions, GetMeta, Implementation,
         InitializeRequestParams, JsonRpcRequest, ProtocolVersion, ServerJsonRpcMessage,
@@ -278,9 +280,21 @@ async fn dispatch<H: ServerHandler>(
     context.meta = std::mem::take(request.get_meta_mut());
     context.extensions = std::mem::take(request.extensions_mut());
     context.extensions.insert(parts);
-    let reply = match handler.handle_request(request, context).await {
-        Ok(result) => ServerJsonRpcMessage::response(result, id),
-        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    // A handler that panics would take the connection down with it here (rmcp runs it in
+    // a task of its own); it gets a JSON-RPC internal error instead.
+    let outcome = AssertUnwindSafe(handler.handle_request(request, context))
+        .catch_unwind()
+        .await;
+    let reply = match outcome {
+        Ok(Ok(result)) => ServerJsonRpcMessage::response(result, id),
+        Ok(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
+        Err(_) => {
+            tracing::error!("a handler panicked serving a request");
+            ServerJsonRpcMessage::error(
+                ErrorData::internal_error("the tool server failed on this request", None),
+                Some(id),
+            )
+        }
     };
     match serde_json::to_vec(&reply) {
         Ok(body) => (

@@ -19,7 +19,8 @@ use test_support::{ACCEPT_BOTH, PROTOCOL_VERSION_HEADER, http};
 use crate::{Running, start_app};
 
 /// Tools that show what a handler sees: `echo` answers its context (protocol revision,
-/// `_meta`, whether the HTTP request parts are there), `fail` a protocol error, `progress`
+/// `_meta`, whether the HTTP request parts are there), `fail` a protocol error, `panic`
+/// panics, `progress`
 /// reports progress when asked, `chatty` notifies the client unasked.
 #[derive(Clone)]
 struct Probe;
@@ -57,6 +58,7 @@ impl ServerHandler for Probe {
     ) -> Result<CallToolResponse, ErrorData> {
         match request.name.as_ref() {
             "fail" => Err(ErrorData::invalid_params("fail always fails", None)),
+            "panic" => panic!("a handler bug"),
             "progress" => {
                 if let Some(token) = context.meta.get_progress_token() {
                     context
@@ -211,4 +213,23 @@ async fn a_handler_that_notifies_unasked_is_answered_and_its_notification_droppe
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/json");
     assert_eq!(reply["result"]["content"][0]["text"], "said", "{reply}");
+}
+
+/// Where the direct path answers differently on purpose: a handler that panics. rmcp runs
+/// it in a task of its own, which dies, and its one-shot transport waits for an answer
+/// until the request timeout (`408` after 30 s). Served directly, the panic would take the
+/// connection down; it gets a JSON-RPC internal error at once, and the connection serves
+/// the next request.
+#[tokio::test]
+async fn a_handler_that_panics_gets_an_internal_error_and_the_connection_lives_on() {
+    let direct = start(true).await;
+    let (status, content_type, reply) =
+        answer(&direct.url, &[], &call(json!(1), "panic", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(reply["error"]["code"], -32603, "{reply}");
+    assert_eq!(reply["id"], 1, "{reply}");
+    let (status, _, reply) = answer(&direct.url, &[], &call(json!(2), "echo", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply["result"]["content"][0]["text"].is_string(), "{reply}");
 }
