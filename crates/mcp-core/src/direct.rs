@@ -44,7 +44,10 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{http::Shared, jsonrpc::Envelope};
+use crate::{
+    http::{SESSION_ID_HEADER, Shared},
+    jsonrpc::Envelope,
+};
 
 /// The revisions served directly: those with `initialize`, named by a request's
 /// `MCP-Protocol-Version` header (none means 2025-03-26, as in rmcp).
@@ -56,7 +59,6 @@ const REVISIONS: [ProtocolVersion; 4] = [
 ];
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
-const SESSION_ID_HEADER: &str = "mcp-session-id";
 const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 

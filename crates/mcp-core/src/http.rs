@@ -311,7 +311,8 @@ async fn refuse_when_full(
     next.run(request).await
 }
 
-const SESSION_ID_HEADER: &str = "mcp-session-id";
+/// `Mcp-Session-Id`, as `HeaderMap` names it (lowercase).
+pub(crate) const SESSION_ID_HEADER: &str = "mcp-session-id";
 
 /// What [`keep_to_owner`] needs: the local sessions (with the budget they draw on), and the
 /// shared store, if the sessions are shared by replicas.
