@@ -90,11 +90,7 @@ struct Bench {
 impl Bench {
     /// Warm up, then measure each concurrency; record the server's peak RSS.
     fn measure(&mut self, row: &str, server: &Server, target: &Target) -> anyhow::Result<()> {
-        let slug: String = row
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let script = wrk::script(&self.dir, &slug, target)?;
+        let script = wrk::script(&self.dir, row, target)?;
         eprintln!("bench: {row}");
         wrk::run(&script, &target.url, 16, 2)?; // warm-up
         for concurrency in CONCURRENCY {

@@ -77,11 +77,7 @@ fn point(
     x: String,
     concurrency: u32,
 ) -> anyhow::Result<()> {
-    let slug: String = format!("growth {series} {x}")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let script = wrk::script(&bench.dir, &slug, target)?;
+    let script = wrk::script(&bench.dir, &format!("growth {series} {x}"), target)?;
     eprintln!("bench: {series} = {x}");
     wrk::run(&script, &target.url, concurrency, 1)?;
     let measured = wrk::run(&script, &target.url, concurrency, bench.seconds)?;

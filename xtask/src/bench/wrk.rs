@@ -46,7 +46,8 @@ pub fn ensure_installed() -> anyhow::Result<()> {
     crate::install::debian_package("wrk", "wrk")
 }
 
-/// Writes `dir/NAME.lua`, which posts the target's body to it with its headers.
+/// Writes `dir/NAME.lua` (`name` with every character but ASCII letters and digits made
+/// `_`), which posts the target's body to it with its headers.
 pub fn script(dir: &Path, name: &str, target: &Target) -> anyhow::Result<PathBuf> {
     let mut lua = String::from(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
@@ -62,7 +63,11 @@ pub fn script(dir: &Path, name: &str, target: &Target) -> anyhow::Result<PathBuf
     lua.push_str(&format!(
         "local id = 0\nrequest = function()\n  id = id + 1\n  return wrk.format(nil, nil, nil, '{before}' .. id .. '{after}')\nend\n"
     ));
-    let path = dir.join(format!("{name}.lua"));
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = dir.join(format!("{file}.lua"));
     fs::write(&path, lua).with_context(|| format!("could not write {}", path.display()))?;
     Ok(path)
 }
@@ -166,6 +171,18 @@ Transfer/sec:      6.17MB
                 errors: 12,
             }
         );
+    }
+
+    #[test]
+    fn a_script_is_named_after_its_row_in_file_name_safe_characters() {
+        let dir = std::env::temp_dir().join(format!("wrk-script-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = Target::call("http://127.0.0.1:1/mcp", vec![]);
+        let path = script(&dir, "dice-mcp /sse + JWT (one)", &target).unwrap();
+        assert_eq!(path, dir.join("dice_mcp__sse___JWT__one_.lua"));
+        let lua = fs::read_to_string(&path).unwrap();
+        assert!(lua.contains("' .. id .. '"), "{lua}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
