@@ -130,7 +130,7 @@ fn same_shape(expected: &str, actual: &str) -> bool {
         for c in text.chars() {
             if !c.is_ascii_digit() {
                 out.push(c);
-            } else if !out.ends_with('0') || out.is_empty() {
+            } else if !out.ends_with('0') {
                 out.push('0');
             }
         }
