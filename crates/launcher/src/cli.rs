@@ -368,6 +368,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A rest period: a duration, or `0`/`off` for none (zero).
+pub fn parse_rest(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "off" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
 /// Flags of `dice-mcp serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -431,6 +439,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DICE_MCP_SESSION_IDLE", default_value = "5m", value_parser = parse_duration,
           alias = "session-idle-secs")]
     pub session_idle: Duration,
+
+    /// A stateful /mcp session with no request in flight and no stream open for this long
+    /// rests: its worker and handler (about 60 KiB) are dropped, and its next request
+    /// restores it from its stored initialize, as another replica would. A resting session
+    /// keeps its id, its owner and its place under --max-sessions, and still ends after
+    /// --session-idle. 0 or off: sessions never rest.
+    #[arg(long, env = "DICE_MCP_SESSION_REST", default_value = "30s", value_parser = parse_rest)]
+    pub session_rest: Duration,
 
     /// Largest request body accepted, in bytes; larger ones get 413 (at once when the
     /// declared Content-Length is larger, without 100 Continue).
@@ -763,6 +779,22 @@ mod tests {
             Duration::from_secs(45)
         );
         assert!(Cli::try_parse_from(["dice-mcp", "serve", "--session-idle", "0"]).is_err());
+    }
+
+    #[test]
+    fn session_rest_defaults_to_30s_and_turns_off_with_0_or_off() {
+        let rest = |flags: &[&str]| {
+            let cli = Cli::try_parse_from([&["dice-mcp", "serve"][..], flags].concat()).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            args.session_rest
+        };
+        assert_eq!(rest(&[]), Duration::from_secs(30));
+        assert_eq!(rest(&["--session-rest", "2m"]), Duration::from_secs(120));
+        assert_eq!(rest(&["--session-rest", "0"]), Duration::ZERO);
+        assert_eq!(rest(&["--session-rest", "off"]), Duration::ZERO);
+        assert!(Cli::try_parse_from(["dice-mcp", "serve", "--session-rest", "soon"]).is_err());
     }
 
     #[test]

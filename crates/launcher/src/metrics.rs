@@ -64,6 +64,7 @@ async fn render(
         return StatusCode::NOT_FOUND.into_response();
     }
     metrics::gauge!("mcp_open_sessions").set(server.open_sessions() as f64);
+    metrics::gauge!("mcp_resting_sessions").set(server.resting_sessions() as f64);
     let mut response = handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

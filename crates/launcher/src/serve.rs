@@ -40,6 +40,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_sessions: args.max_sessions,
             max_per_principal: args.max_sessions_per_principal,
             idle_timeout: args.session_idle,
+            rest_after: (!args.session_rest.is_zero()).then_some(args.session_rest),
         })
         .allowed_hosts(args.allowed_hosts.iter().cloned())
         .max_body_bytes(args.max_body_bytes);

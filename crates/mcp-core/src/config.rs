@@ -105,6 +105,15 @@ pub struct SessionLimits {
     /// A stateful `/mcp` session unused for this long is closed, and so is an `/sse`
     /// session (with its stream) whose client has posted nothing for as long.
     pub idle_timeout: Duration,
+    /// A stateful `/mcp` session with nothing in flight and no stream open for this long
+    /// *rests*: its worker, its handler and their channels (about 60 KiB) are dropped, and
+    /// only what rmcp needs to restore it is kept (the `initialize` parameters and the
+    /// owner, in the session store, or in memory without one; about 1 KiB). Its next
+    /// request restores it first, as another replica would, with a new handler from the
+    /// factory: so leave this `None` (the default) if your handler keeps state per session.
+    /// A resting session still counts against `max_sessions` and still ends after
+    /// `idle_timeout` unused. Ignored when not shorter than `idle_timeout`.
+    pub rest_after: Option<Duration>,
 }
 
 impl Default for SessionLimits {
@@ -113,6 +122,7 @@ impl Default for SessionLimits {
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_per_principal: DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
             idle_timeout: DEFAULT_SESSION_IDLE,
+            rest_after: None,
         }
     }
 }
@@ -371,6 +381,11 @@ impl HttpConfigBuilder {
                 "the session idle timeout must be longer than zero".into(),
             ));
         }
+        if self.limits.rest_after.is_some_and(|rest| rest.is_zero()) {
+            return Err(Error::InvalidConfig(
+                "a session's rest period must be longer than zero (None never rests one)".into(),
+            ));
+        }
         self.connections.validate()?;
         if self.requests.rate.is_some_and(|rate| rate.per.is_zero()) {
             return Err(Error::InvalidConfig(
@@ -505,6 +520,16 @@ mod tests {
         assert!(
             HttpConfig::builder()
                 .session_limits(no_idle)
+                .build()
+                .is_err()
+        );
+        let no_rest = SessionLimits {
+            rest_after: Some(Duration::ZERO),
+            ..SessionLimits::default()
+        };
+        assert!(
+            HttpConfig::builder()
+                .session_limits(no_rest)
                 .build()
                 .is_err()
         );

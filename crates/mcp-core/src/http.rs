@@ -39,7 +39,8 @@ use crate::{
     refusal::Refusal,
     sessions::{CappedSessionManager, Principal, SessionBudget, SessionError, opened_by},
     store::{
-        RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored, noting_store_failure,
+        LocalStore, RmcpStore, SessionStore, SharedSessionError, SharedSessions, Stored,
+        noting_store_failure,
     },
 };
 
@@ -142,10 +143,19 @@ where
     };
     match config.session_mode {
         SessionMode::Stateful => {
-            let sessions = Arc::new(CappedSessionManager::new(
+            let sessions = CappedSessionManager::new(
                 budget.clone(),
                 config.limits.idle_timeout,
-            ));
+                config.limits.rest_after,
+                cancellation.clone(),
+            );
+            // A resting session is restored from a store: without a shared one, from one
+            // in this process.
+            let store = store.or_else(|| {
+                sessions
+                    .rests()
+                    .then(|| Arc::new(LocalStore::default()) as Arc<dyn SessionStore>)
+            });
             let shared = store.map(|store| SharedSessions::new(store, config.limits.idle_timeout));
             if let Some(shared) = &shared {
                 rmcp_config.session_store = Some(Arc::new(RmcpStore(shared.clone())));
@@ -470,15 +480,28 @@ async fn keep_to_owner(
     next: Next,
 ) -> Response {
     let principal = request.extensions().get::<Principal>().cloned();
+    let mut in_flight = None;
     if let Some(id) = request.headers().get(SESSION_ID_HEADER)
         && let Ok(id) = id.to_str()
-        && let Err(refusal) = owners.admit(id, principal.as_ref(), request.method()).await
     {
-        return refusal.into_response();
+        if let Err(refusal) = owners.admit(id, principal.as_ref(), request.method()).await {
+            return refusal.into_response();
+        }
+        // The session does not rest until the response (a stream, perhaps) has ended.
+        in_flight = owners.sessions.enter(id).await;
     }
     // Without a store nothing is noted as a store failure, and no session is marked.
     let ((response, refused), failure) =
         noting_store_failure(opened_by(principal, next.run(request))).await;
+    let response = match in_flight {
+        Some(in_flight) => response.map(|body| {
+            axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                let _in_flight = &in_flight;
+                frame
+            }))
+        }),
+        None => response,
+    };
     if let Some(refused) = refused
         && response.status().is_server_error()
     {

@@ -123,9 +123,15 @@ impl McpServer {
         self.mcp_routes().merge(crate::health_routes())
     }
 
-    /// Sessions open right now, across `/mcp` and `/sse`.
+    /// Sessions open right now, across `/mcp` and `/sse` (resting ones included).
     pub fn open_sessions(&self) -> usize {
         self.inner.budget.open()
+    }
+
+    /// Of [`Self::open_sessions`], the stateful sessions resting right now (see
+    /// [`SessionLimits::rest_after`](crate::SessionLimits::rest_after)).
+    pub fn resting_sessions(&self) -> usize {
+        self.inner.budget.resting()
     }
 
     /// Ends every session and stream of this server and stops [`Self::serve`] (which then

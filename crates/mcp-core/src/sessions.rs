@@ -11,10 +11,15 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 use futures::Stream;
 use rmcp::{
@@ -138,6 +143,8 @@ pub(crate) struct SessionBudget {
     max: usize,
     per_principal: usize,
     held: Arc<Mutex<HashMap<Principal, usize>>>,
+    /// How many of the open sessions are asleep (resting).
+    asleep: Arc<AtomicUsize>,
 }
 
 /// One open session's share of the budget (and of its principal's quota); dropping it
@@ -183,6 +190,7 @@ impl SessionBudget {
             max,
             per_principal,
             held: Arc::default(),
+            asleep: Arc::default(),
         }
     }
 
@@ -232,14 +240,32 @@ impl SessionBudget {
     pub fn open(&self) -> usize {
         self.max - self.permits.available_permits()
     }
+
+    /// How many of the open sessions are resting.
+    pub fn resting(&self) -> usize {
+        self.asleep.load(Ordering::Relaxed)
+    }
 }
 
-/// rmcp's [`LocalSessionManager`] whose sessions each hold a place in a [`SessionBudget`].
+/// rmcp's [`LocalSessionManager`] whose sessions each hold a place in a [`SessionBudget`],
+/// and, when sessions rest (`SessionLimits::rest_after`), put idle ones to rest.
+///
+/// Resting: a pass every half rest period picks the sessions that have nothing in flight
+/// (no request, no stream open) and have not been used for the rest period, and closes
+/// their rmcp workers. The place in the budget stays; the session stays in the store
+/// (there is always one when sessions rest), so its next request makes rmcp restore it.
 #[derive(Debug)]
 pub(crate) struct CappedSessionManager {
     inner: LocalSessionManager,
     budget: SessionBudget,
     permits: Mutex<HashMap<SessionId, Held>>,
+    /// Unused for this long (and not in use), a session rests; `None`: never.
+    rest_after: Option<Duration>,
+    idle_timeout: Duration,
+    /// Whether the resting pass has been started (at the first session).
+    resting_started: AtomicBool,
+    cancellation: CancellationToken,
+    me: Weak<Self>,
 }
 
 /// A session open here: its place in the budget, and whether the shared store is known to
@@ -248,22 +274,96 @@ pub(crate) struct CappedSessionManager {
 struct Held {
     permit: SessionPermit,
     stored: bool,
+    /// When its last request began or ended.
+    last_used: Instant,
+    /// Its requests (and streams) not finished yet.
+    in_flight: usize,
+    rest: Rest,
+}
+
+/// Where a session is in resting.
+#[derive(Debug)]
+enum Rest {
+    /// Its worker runs.
+    Awake,
+    /// Its worker is being closed; `true` is sent when it has ended.
+    FallingAsleep(watch::Sender<bool>),
+    /// No worker: the next request restores it.
+    Asleep {
+        /// Counts it while it sleeps.
+        _counted: Sleeper,
+    },
+}
+
+/// One session asleep, counted in its budget while this lives.
+#[derive(Debug)]
+struct Sleeper(Arc<AtomicUsize>);
+
+impl Sleeper {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How long a request waits for a session's worker to end before it is restored anyway,
+/// should rmcp never report the end.
+const FALL_ASLEEP_WAIT: Duration = Duration::from_secs(5);
+
+/// A request (or stream) of a session, in flight while this lives: the session does not
+/// rest meanwhile.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    manager: Arc<CappedSessionManager>,
+    id: SessionId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(held) = self.manager.permits().get_mut(&self.id) {
+            held.in_flight = held.in_flight.saturating_sub(1);
+            held.last_used = Instant::now();
+        }
+    }
 }
 
 impl CappedSessionManager {
-    /// Wraps a local session manager whose sessions close after `idle_timeout` unused.
-    pub fn new(budget: SessionBudget, idle_timeout: std::time::Duration) -> Self {
+    /// Wraps a local session manager whose sessions close after `idle_timeout` unused and,
+    /// with `rest_after`, rest after that long unused (shorter than `idle_timeout`; the
+    /// caller gives rmcp a store to restore them from). `cancellation` stops the resting.
+    pub fn new(
+        budget: SessionBudget,
+        idle_timeout: Duration,
+        rest_after: Option<Duration>,
+        cancellation: CancellationToken,
+    ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(idle_timeout);
-        Self {
+        Arc::new_cyclic(|me| Self {
             inner,
             budget,
             permits: Mutex::new(HashMap::new()),
-        }
+            rest_after: rest_after.filter(|rest| *rest < idle_timeout),
+            idle_timeout,
+            resting_started: AtomicBool::new(false),
+            cancellation,
+            me: me.clone(),
+        })
     }
 
     fn permits(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Held>> {
         lock(&self.permits)
+    }
+
+    /// Whether sessions rest.
+    pub(crate) fn rests(&self) -> bool {
+        self.rest_after.is_some()
     }
 
     /// Whether `principal` may use session `id`: `false` only for a session that exists
@@ -305,6 +405,126 @@ impl CappedSessionManager {
             held.stored = true;
         }
     }
+
+    /// A request for session `id` begins: once the session is not falling asleep, it is in
+    /// flight until the returned guard is dropped. `None` when sessions do not rest or
+    /// `id` is not open here.
+    pub(crate) async fn enter(&self, id: &str) -> Option<InFlight> {
+        if !self.rests() {
+            return None;
+        }
+        let manager = self.me.upgrade()?;
+        loop {
+            let mut falling = {
+                let mut permits = self.permits();
+                let held = permits.get_mut(id)?;
+                match &held.rest {
+                    Rest::FallingAsleep(done) => done.subscribe(),
+                    Rest::Awake | Rest::Asleep { .. } => {
+                        held.in_flight += 1;
+                        held.last_used = Instant::now();
+                        return Some(InFlight {
+                            manager,
+                            id: id.into(),
+                        });
+                    }
+                }
+            };
+            let ended = tokio::time::timeout(FALL_ASLEEP_WAIT, falling.wait_for(|done| *done));
+            if !matches!(ended.await, Ok(Ok(_))) {
+                self.fell_asleep(id);
+            }
+        }
+    }
+
+    /// Session `id`'s worker has ended (or will never say so): the session is asleep.
+    fn fell_asleep(&self, id: &str) {
+        let sleeper = Sleeper::new(&self.budget.asleep);
+        if let Some(held) = self.permits().get_mut(id)
+            && let Rest::FallingAsleep(done) =
+                std::mem::replace(&mut held.rest, Rest::Asleep { _counted: sleeper })
+        {
+            done.send_replace(true);
+        }
+    }
+
+    /// Starts the resting pass, once, if sessions rest.
+    fn start_resting(&self) {
+        let (Some(rest), Some(me)) = (self.rest_after, self.me.upgrade()) else {
+            return;
+        };
+        if self.resting_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::downgrade(&me);
+        let cancellation = self.cancellation.clone();
+        let every = (rest / 2).max(Duration::from_millis(20));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = cancellation.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                let Some(manager) = me.upgrade() else {
+                    return;
+                };
+                manager.rest_pass(rest).await;
+            }
+        });
+    }
+
+    /// Puts to sleep the sessions unused for `rest` with nothing in flight, and ends the
+    /// sleeping ones unused for the idle timeout (the store has let them expire).
+    async fn rest_pass(&self, rest: Duration) {
+        let mut tiring = Vec::new();
+        {
+            let mut permits = self.permits();
+            let idle_timeout = self.idle_timeout;
+            permits.retain(|_, held| {
+                !(matches!(held.rest, Rest::Asleep { .. })
+                    && held.last_used.elapsed() >= idle_timeout)
+            });
+            for (id, held) in permits.iter_mut() {
+                if matches!(held.rest, Rest::Awake)
+                    && held.stored
+                    && held.in_flight == 0
+                    && held.last_used.elapsed() >= rest
+                {
+                    let (done, ended) = watch::channel(false);
+                    held.rest = Rest::FallingAsleep(done);
+                    tiring.push((id.clone(), ended));
+                }
+            }
+        }
+        if tiring.is_empty() {
+            return;
+        }
+        let count = tiring.len();
+        for (id, mut ended) in tiring {
+            // rmcp's task for the worker calls `close_session` when the worker has ended,
+            // which marks the session asleep.
+            if let Err(error) = self.inner.close_session(&id).await {
+                tracing::warn!(%error, "could not close a resting session's worker");
+            }
+            let waited = tokio::time::timeout(FALL_ASLEEP_WAIT, ended.wait_for(|done| *done));
+            if !matches!(waited.await, Ok(Ok(_))) {
+                self.fell_asleep(&id);
+            }
+        }
+        tracing::debug!(count, "sessions went to rest");
+    }
+}
+
+impl Held {
+    fn new(permit: SessionPermit, stored: bool) -> Self {
+        Self {
+            permit,
+            stored,
+            last_used: Instant::now(),
+            in_flight: 0,
+            rest: Rest::Awake,
+        }
+    }
 }
 
 impl SessionManager for CappedSessionManager {
@@ -318,13 +538,8 @@ impl SessionManager for CappedSessionManager {
             .try_open(current_opener().as_ref())
             .map_err(noting_refusal)?;
         let (id, transport) = self.inner.create_session().await?;
-        self.permits().insert(
-            id.clone(),
-            Held {
-                permit,
-                stored: false,
-            },
-        );
+        self.permits().insert(id.clone(), Held::new(permit, false));
+        self.start_resting();
         Ok((id, transport))
     }
 
@@ -340,7 +555,17 @@ impl SessionManager for CappedSessionManager {
         Ok(self.inner.has_session(id).await?)
     }
 
+    /// Ends session `id`: on `DELETE`, on a sweep, or when its worker has ended. A worker
+    /// the resting pass closed ends here too: then the session is asleep, not ended.
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        if self
+            .permits()
+            .get(id)
+            .is_some_and(|held| matches!(held.rest, Rest::FallingAsleep(_)))
+        {
+            self.fell_asleep(id);
+            return Ok(());
+        }
         let result = self.inner.close_session(id).await;
         self.permits().remove(id);
         Ok(result?)
@@ -350,23 +575,34 @@ impl SessionManager for CappedSessionManager {
     /// `initialize` on a new local worker. It takes a place in the budget like a new
     /// session, for the requesting principal, which the middleware has checked is the
     /// session's owner.
+    ///
+    /// A session asleep here wakes in the place it kept.
     async fn restore_session(
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        let asleep = self
+            .permits()
+            .get(&id)
+            .is_some_and(|held| matches!(held.rest, Rest::Asleep { .. }));
+        if asleep {
+            let outcome = self.inner.restore_session(id.clone()).await?;
+            if matches!(outcome, RestoreOutcome::Restored(_))
+                && let Some(held) = self.permits().get_mut(&id)
+            {
+                held.rest = Rest::Awake;
+                held.last_used = Instant::now();
+            }
+            return Ok(outcome);
+        }
         let permit = self
             .budget
             .try_open(current_opener().as_ref())
             .map_err(noting_refusal)?;
         let outcome = self.inner.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
-            self.permits().insert(
-                id,
-                Held {
-                    permit,
-                    stored: true,
-                },
-            );
+            self.permits().insert(id, Held::new(permit, true));
+            self.start_resting();
         }
         Ok(outcome)
     }
@@ -413,7 +649,12 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_inside_the_session_manager_is_handed_to_the_middleware() {
         let budget = SessionBudget::new(1, 1);
-        let manager = CappedSessionManager::new(budget, std::time::Duration::from_secs(60));
+        let manager = CappedSessionManager::new(
+            budget,
+            Duration::from_secs(60),
+            None,
+            CancellationToken::new(),
+        );
         let alice = Principal::new("alice");
         let (first, refused) = opened_by(Some(alice.clone()), manager.create_session()).await;
         assert!(first.is_ok() && refused.is_none());

@@ -214,3 +214,122 @@ impl RmcpSessionStore for RmcpStore {
         }
     }
 }
+
+/// The session store of a server that shares its sessions with no other: entries in this
+/// process, so that a resting session (see `SessionLimits::rest_after`) can be restored
+/// the way a shared one is. Entries expire as a shared store's do; expired ones are purged
+/// whenever the map has doubled since the last purge, so it holds at most about twice the
+/// sessions alive (which the session cap bounds).
+#[derive(Debug, Default)]
+pub(crate) struct LocalStore {
+    entries: Mutex<LocalEntries>,
+}
+
+#[derive(Debug, Default)]
+struct LocalEntries {
+    map: std::collections::HashMap<String, (String, std::time::Instant)>,
+    /// The size at which the next save purges expired entries.
+    purge_at: usize,
+}
+
+impl LocalStore {
+    fn entries(&self) -> std::sync::MutexGuard<'_, LocalEntries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for LocalStore {
+    async fn load(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut entries = self.entries();
+        match entries.map.get(id) {
+            Some((text, expires)) if *expires > std::time::Instant::now() => Ok(Some(text.clone())),
+            Some(_) => {
+                entries.map.remove(id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, id: &str, entry: &str, ttl: Duration) -> Result<(), StoreError> {
+        let now = std::time::Instant::now();
+        let mut entries = self.entries();
+        entries
+            .map
+            .insert(id.to_owned(), (entry.to_owned(), now + ttl));
+        if entries.map.len() >= entries.purge_at {
+            entries.map.retain(|_, (_, expires)| *expires > now);
+            entries.purge_at = (entries.map.len() * 2).max(64);
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = std::time::Instant::now();
+        let mut entries = self.entries();
+        match entries.map.get_mut(id) {
+            Some((_, expires)) if *expires > now => {
+                *expires = now + ttl;
+                Ok(true)
+            }
+            Some(_) => {
+                entries.map.remove(id);
+                Ok(false)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.entries().map.remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_entry_expires_and_a_touch_extends_it() {
+        let store = LocalStore::default();
+        let ttl = Duration::from_millis(150);
+        store.save("a", "entry", ttl).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(store.touch("a", ttl).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.load("a").await.unwrap().as_deref(), Some("entry"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.load("a").await.unwrap(), None);
+        assert!(!store.touch("a", ttl).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn expired_local_entries_are_purged_as_the_map_grows() {
+        let store = LocalStore::default();
+        for n in 0..100 {
+            store
+                .save(&n.to_string(), "old", Duration::from_millis(1))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for n in 0..100 {
+            store
+                .save(&format!("new{n}"), "new", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        // Without the purge all 200 would be kept.
+        assert!(
+            store.entries().map.len() <= 100 + 64,
+            "{}",
+            store.entries().map.len()
+        );
+        store.delete("new0").await.unwrap();
+        assert_eq!(store.load("new0").await.unwrap(), None);
+    }
+}

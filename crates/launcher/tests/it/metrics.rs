@@ -94,6 +94,58 @@ async fn metrics_count_requests_tool_calls_and_auth_refusals_by_reason() {
     assert_eq!(sample(&text, "mcp_open_sessions", &[]), Some(0.0), "{text}");
 }
 
+/// `serve --session-rest`: an unused stateful session rests (the gauge counts it), and
+/// its next call is answered in the same session.
+#[tokio::test]
+async fn an_unused_session_rests_and_answers_its_next_call() {
+    let (_child, url, _log) = start(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics",
+        "--session-rest",
+        "300ms",
+    ])
+    .await;
+    let base = url.trim_end_matches("/mcp").to_owned();
+    let gauges = || async {
+        let text = http()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (
+            sample(&text, "mcp_open_sessions", &[]),
+            sample(&text, "mcp_resting_sessions", &[]),
+        )
+    };
+    let id = test_support::open_session(&url, "2025-06-18", |request| request).await;
+    assert_eq!(gauges().await, (Some(1.0), Some(0.0)));
+    let mut resting = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if gauges().await == (Some(1.0), Some(1.0)) {
+            resting = true;
+            break;
+        }
+    }
+    assert!(resting, "the session never rested: {:?}", gauges().await);
+    let reply = test_support::mcp_post(&url)
+        .header(test_support::SESSION_HEADER, &id)
+        .header(test_support::PROTOCOL_VERSION_HEADER, "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "roll_dice", "arguments": {"n_dice": 2}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let reply = test_support::rpc_message(reply, 2).await;
+    assert_eq!(reply["result"]["isError"], json!(false), "{reply}");
+    assert_eq!(gauges().await, (Some(1.0), Some(0.0)));
+}
+
 #[tokio::test]
 async fn metrics_on_the_shared_listener_answer_only_loopback_hosts() {
     let (_child, url, _log) = start(&["--addr", "127.0.0.1:0", "--metrics"]).await;

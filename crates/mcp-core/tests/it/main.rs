@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 mod direct;
 mod limits;
 mod owners;
+mod rest;
 mod router;
 mod shared;
 mod sse_redirect;
