@@ -306,7 +306,19 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let binary_bytes = fs::metadata(&binary)
         .with_context(|| format!("could not read {}", binary.display()))?
         .len();
-    let held = growth::held_sessions(&runtime, &serve)?;
+    let mut held = growth::held_sessions(&runtime, &serve)?;
+    let mut command = pinned(&release.join("bench-baseline"));
+    command.arg("0");
+    let baseline = Server::spawn(command)?;
+    held.extend(growth::held_connections(
+        &runtime,
+        "axum baseline",
+        &baseline,
+    )?);
+    baseline.kill();
+    let server = serve(&["--max-connections", "15000"])?;
+    held.extend(growth::held_connections(&runtime, "dice-mcp", &server)?);
+    server.stop()?;
     let server = serve(&["--transport", "streamable", "--max-sessions", "20000"])?;
     std::thread::sleep(Duration::from_millis(300));
     let rss_idle_kib = memory_kib(server.pid(), "VmRSS");

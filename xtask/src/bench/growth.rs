@@ -18,6 +18,25 @@ const AT: u32 = 16;
 /// Sessions held open for the memory points, cumulatively.
 const HELD: [usize; 3] = [0, 1_000, 10_000];
 
+/// `dice-mcp serve`'s default `--session-rest` (a session rests within 1.5× of it: the
+/// resting pass runs every half period).
+const SESSION_REST: Duration = Duration::from_secs(30);
+
+/// The RSS of `pid` once it has stopped falling (two readings a second apart within 1 %),
+/// at most 40 s on.
+fn settled_rss(pid: u32) -> u64 {
+    let mut last = memory_kib(pid, "VmRSS");
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = memory_kib(pid, "VmRSS");
+        if now.abs_diff(last) * 100 <= last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// `roll` expressions of growing size: one term, 16 terms, and 48 terms near the
 /// 256-byte limit.
 fn expressions() -> [(String, String); 3] {
@@ -92,7 +111,8 @@ fn point(
 }
 
 /// RSS with 0, 1 000 and 10 000 sessions held open: stateful `/mcp` sessions (initialized
-/// and left open) and `/sse` streams (open, never read past their headers). `serve` starts
+/// and left open; then again once they rest) and `/sse` streams (open, never read past
+/// their headers). `serve` starts
 /// a server with the given extra flags.
 pub(super) fn held_sessions(
     runtime: &tokio::runtime::Runtime,
@@ -125,10 +145,58 @@ pub(super) fn held_sessions(
                 rss_kib: memory_kib(server.pid(), "VmRSS"),
             });
         }
+        if transport == "streamable" {
+            // The same sessions once they rest (`--session-rest`, 30 s by default) and
+            // jemalloc has handed the freed pages back (its decay, about 10 s).
+            let kind = format!("{kind}, resting");
+            eprintln!("bench: RSS once the {kind} sessions rest (about 45 s)");
+            let base = points
+                .iter()
+                .find(|point| point.sessions == 0)
+                .map_or(0, |point| point.rss_kib);
+            points.push(HeldSessions {
+                kind: kind.clone(),
+                sessions: 0,
+                rss_kib: base,
+            });
+            std::thread::sleep(SESSION_REST * 3 / 2 + Duration::from_secs(2));
+            points.push(HeldSessions {
+                kind,
+                sessions: held.len(),
+                rss_kib: settled_rss(server.pid()),
+            });
+        }
         drop(held);
         server
             .stop()
             .with_context(|| format!("stopping the {kind} server"))?;
     }
+    Ok(points)
+}
+
+/// RSS of `server` with 0 and 10 000 idle HTTP/1.1 keep-alive connections held open: what a
+/// connection alone costs (the floor under an `/sse` stream), for `name`.
+pub(super) fn held_connections(
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    server: &Server,
+) -> anyhow::Result<Vec<HeldSessions>> {
+    let kind = format!("idle HTTP/1.1 connection, {name}");
+    eprintln!("bench: RSS with {kind}s held open");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut points = vec![HeldSessions {
+        kind: kind.clone(),
+        sessions: 0,
+        rss_kib: memory_kib(server.pid(), "VmRSS"),
+    }];
+    let count = HELD[HELD.len() - 1];
+    let held = runtime.block_on(session::hold_connections(&server.url, count))?;
+    std::thread::sleep(Duration::from_millis(500));
+    points.push(HeldSessions {
+        kind,
+        sessions: held.len(),
+        rss_kib: memory_kib(server.pid(), "VmRSS"),
+    });
+    drop(held);
     Ok(points)
 }

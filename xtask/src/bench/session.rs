@@ -113,6 +113,36 @@ pub async fn open_and_close(url: &str, count: usize) -> anyhow::Result<()> {
 pub enum Held {
     Session(#[allow(dead_code, reason = "held, not read")] String),
     Stream(#[allow(dead_code, reason = "held, not read")] reqwest::Response),
+    Connection(#[allow(dead_code, reason = "held, not read")] tokio::net::TcpStream),
+}
+
+/// Opens `count` HTTP/1.1 connections to the server of `url`, 8 at a time, each after
+/// one `GET /healthz` answered (any status), and keeps them open and idle: what a
+/// connection alone costs the server.
+pub async fn hold_connections(url: &str, count: usize) -> anyhow::Result<Vec<Held>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(url).context("not a URL")?;
+    let host = url.host_str().context("no host")?.to_owned();
+    let port = url.port_or_known_default().context("no port")?;
+    let opened: Vec<anyhow::Result<Held>> = futures_util::stream::iter(0..count)
+        .map(|_| {
+            let host = host.clone();
+            async move {
+                let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+                    .await
+                    .context("could not connect")?;
+                let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
+                stream.write_all(request.as_bytes()).await?;
+                let mut answer = [0_u8; 1024];
+                let read = stream.read(&mut answer).await?;
+                anyhow::ensure!(answer[..read].starts_with(b"HTTP/1.1 "), "no HTTP answer");
+                Ok(Held::Connection(stream))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    opened.into_iter().collect()
 }
 
 /// Opens `count` stateful sessions on `url` (`…/mcp`, no token), 8 at a time, and keeps
