@@ -508,36 +508,30 @@ async fn sessions(client: Client, setup: Arc<Setup>, end: Instant, tally: Arc<Ta
     }
 }
 
-/// The events of an SSE body, `event` and `data` fields only (all this needs; the
-/// project's SSE decoder lives in the libraries, which the xtask does not link).
+/// The events of an SSE body, read by `sse-stream` (the decoder rmcp uses), as (name, data).
 struct Events {
-    response: Response,
-    buffer: Vec<u8>,
+    stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send>,
+    >,
 }
 
 impl Events {
-    /// The next event, as (name, data); `None` when the stream ends or fails.
+    fn new(response: Response) -> Self {
+        Self {
+            stream: Box::pin(sse_stream::SseStream::from_bytes_stream(
+                response.bytes_stream(),
+            )),
+        }
+    }
+
+    /// The next event with data, as (name, data); `None` when the stream ends or fails.
     async fn next(&mut self) -> Option<(String, String)> {
+        use futures_util::StreamExt;
         loop {
-            if let Some(end) = find_blank_line(&self.buffer) {
-                let block: Vec<u8> = self.buffer.drain(..end.0 + end.1).collect();
-                let text = String::from_utf8_lossy(&block[..end.0]).replace('\r', "");
-                let mut name = "message".to_owned();
-                let mut data = Vec::new();
-                for line in text.lines() {
-                    if let Some(value) = line.strip_prefix("event:") {
-                        name = value.trim().to_owned();
-                    } else if let Some(value) = line.strip_prefix("data:") {
-                        data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
-                    }
-                }
-                if !data.is_empty() {
-                    return Some((name, data.join("\n")));
-                }
-                continue;
+            let event = self.stream.next().await?.ok()?;
+            if let Some(data) = event.data {
+                return Some((event.event.unwrap_or_else(|| "message".to_owned()), data));
             }
-            let chunk = self.response.chunk().await.ok()??;
-            self.buffer.extend_from_slice(&chunk);
         }
     }
 
@@ -555,19 +549,6 @@ impl Events {
             false
         };
         timeout(REQUEST_TIMEOUT, wanted).await.unwrap_or(false)
-    }
-}
-
-/// Where the first blank line is: (index, its length).
-fn find_blank_line(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
     }
 }
 
@@ -609,10 +590,7 @@ async fn open_sse(
         tally.record_detail(endpoint.name, kind, &label, || truncate(&body));
         return None;
     }
-    let mut events = Events {
-        response,
-        buffer: Vec::new(),
-    };
+    let mut events = Events::new(response);
     match timeout(REQUEST_TIMEOUT, events.next()).await {
         Ok(Some((name, path))) if name == "endpoint" => {
             tally.record(endpoint.name, kind, &label);
@@ -1089,13 +1067,6 @@ mod tests {
             Some("413")
         );
         assert_eq!(status_line_label(b"garbage"), None);
-    }
-
-    #[test]
-    fn blank_line_is_found_with_either_line_ending() {
-        assert_eq!(find_blank_line(b"event: a\ndata: b\n\nrest"), Some((16, 2)));
-        assert_eq!(find_blank_line(b"data: b\r\n\r\n"), Some((7, 4)));
-        assert_eq!(find_blank_line(b"data: b\n"), None);
     }
 
     #[test]
