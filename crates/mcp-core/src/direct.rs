@@ -36,17 +36,19 @@ use futures::FutureExt;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, Service,
     model::{
-        CallToolRequest, ClientCapabilities, ClientRequest, GetExtensions, GetMeta, Implementation,
-        InitializeRequestParams, JsonRpcRequest, ProtocolVersion, ServerJsonRpcMessage,
+        CallToolRequest, CallToolRequestMethod, CallToolRequestParams, ClientCapabilities,
+        ClientRequest, GetExtensions, GetMeta, Implementation, InitializeRequestParams,
+        JsonRpcRequest, JsonRpcVersion2_0, ProtocolVersion, RequestId, ServerJsonRpcMessage,
     },
     service::{Peer, RequestContext, RxJsonRpcMessage, TxJsonRpcMessage, serve_directly_with_ct},
     transport::{Transport, streamable_http_server::SessionManager},
 };
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     http::{SESSION_ID_HEADER, Shared},
-    jsonrpc::Envelope,
+    jsonrpc::{Envelope, Present},
 };
 
 /// The revisions served directly: those with `initialize`, named by a request's
@@ -156,7 +158,21 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // A `tools/call` the pre-check read already: the body is not needed again.
+        if let Some(call) = request.extensions_mut().remove::<TypedCall>() {
+            let inner = Arc::clone(&self.inner);
+            let (parts, _) = request.into_parts();
+            return Box::pin(async move {
+                let peer = inner.peer(call.revision);
+                let handler = (inner.factory)();
+                let message = JsonRpcRequest::new(
+                    call.id,
+                    ClientRequest::CallToolRequest(CallToolRequest::new(call.params)),
+                );
+                Ok(dispatch(&handler, message, parts, peer).await)
+            });
+        }
         let mut rmcp = self.rmcp.clone();
         let revision = (request.method() == Method::POST)
             .then(|| direct_revision(request.headers()))
@@ -193,6 +209,52 @@ where
             }
         })
     }
+}
+
+/// A `tools/call` the pre-check read, for the direct dispatch: the request served most,
+/// parsed once, as what the handler gets.
+#[derive(Clone)]
+pub(crate) struct TypedCall {
+    /// Which of [`REVISIONS`] the request's headers name.
+    revision: usize,
+    id: RequestId,
+    params: CallToolRequestParams,
+}
+
+/// A `tools/call` message, its fields read in place. rmcp reads a request through two
+/// flattened layers (the JSON-RPC envelope, then `params` and its `_meta`), each buffering
+/// the message in serde's `Content` first; this reads the same fields directly.
+#[derive(Deserialize)]
+struct CallMessage {
+    /// Read to check it is `"2.0"`.
+    #[serde(rename = "jsonrpc")]
+    _jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    /// Read to check it is `"tools/call"`.
+    #[serde(rename = "method")]
+    _method: CallToolRequestMethod,
+    params: CallToolRequestParams,
+    #[serde(default)]
+    result: Present,
+    #[serde(default)]
+    error: Present,
+}
+
+/// `bytes` as a `tools/call` to serve directly, when the request (by its `headers`) may be
+/// served directly, the body is one, and rmcp would read it as a request without `_meta`.
+/// Anything else (another method, bad params, a `result` or `error` key rmcp refuses, a
+/// duplicate key, `_meta`) is `None`, and is checked and parsed as any other message.
+pub(crate) fn typed_call(headers: &HeaderMap, bytes: &[u8]) -> Option<TypedCall> {
+    let revision = direct_revision(headers)?;
+    let message: CallMessage = serde_json::from_slice(bytes).ok()?;
+    if message.result.0 || message.error.0 || message.params.meta.is_some() {
+        return None;
+    }
+    Some(TypedCall {
+        revision,
+        id: message.id,
+        params: message.params,
+    })
 }
 
 /// `bytes` (a message with a request's shape, whose method is `method`) as rmcp's model

@@ -140,6 +140,7 @@ where
     let mut rmcp_config = rmcp_config(config, cancellation);
     let precheck = PrecheckLayer {
         max_body_bytes: config.max_body_bytes,
+        direct: false,
     };
     match config.session_mode {
         SessionMode::Stateful => {
@@ -189,7 +190,10 @@ where
             // per-request boxing between them).
             let stack = ServiceBuilder::new()
                 .layer(ValidateRequestHeaderLayer::custom(StatelessDelete))
-                .layer(precheck);
+                .layer(PrecheckLayer {
+                    direct: config.direct_dispatch,
+                    ..precheck
+                });
             if config.direct_dispatch {
                 let direct = crate::direct::Direct::new(service, handler, cancellation.clone());
                 Router::new().route_service(MCP_PATH, stack.service(direct))

@@ -63,7 +63,7 @@ struct Message<'a> {
 
 /// Whether a key was there, whatever its value (`null` too).
 #[derive(Default)]
-struct Present(bool);
+pub(crate) struct Present(pub(crate) bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -212,6 +212,9 @@ fn parse_error() -> Refusal {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PrecheckLayer {
     pub(crate) max_body_bytes: usize,
+    /// Whether the direct dispatch is behind it: then a `tools/call` it may serve is read
+    /// here, once, as what the handler needs (see `direct::typed_call`).
+    pub(crate) direct: bool,
 }
 
 impl<S> tower::Layer<S> for PrecheckLayer {
@@ -221,6 +224,7 @@ impl<S> tower::Layer<S> for PrecheckLayer {
         Precheck {
             inner,
             max_body_bytes: self.max_body_bytes,
+            direct: self.direct,
         }
     }
 }
@@ -230,6 +234,7 @@ impl<S> tower::Layer<S> for PrecheckLayer {
 pub(crate) struct Precheck<S> {
     inner: S,
     max_body_bytes: usize,
+    direct: bool,
 }
 
 impl<S> tower::Service<Request> for Precheck<S>
@@ -253,18 +258,24 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let max_body_bytes = self.max_body_bytes;
+        let direct = self.direct;
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let bytes: Bytes = match read_body(body, max_body_bytes).await {
                 Ok(bytes) => bytes,
                 Err(refusal) => return Ok(refusal.into_response()),
             };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            // A `tools/call` that reads as one passes every check below.
+            if direct && let Some(call) = crate::direct::typed_call(&parts.headers, &bytes) {
+                parts.extensions.insert(call);
+                return inner.call(Request::from_parts(parts, Body::empty())).await;
+            }
             let envelope = match check_message(&bytes) {
                 Ok(envelope) => envelope,
                 Err(refusal) => return Ok(refusal.into_response()),
             };
             parts.extensions.insert(envelope);
-            parts.headers.remove(header::CONTENT_LENGTH);
             inner
                 .call(Request::from_parts(parts, Body::from(bytes)))
                 .await

@@ -99,10 +99,19 @@ async fn start(direct: bool) -> Running {
 
 /// Status, content type and body (JSON when it is JSON) of one POST to `/mcp`.
 async fn answer(base: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, String, Value) {
+    answer_text(base, headers, &body.to_string()).await
+}
+
+/// [`answer`] to a body written out (one that `json!` cannot make: a duplicate key).
+async fn answer_text(
+    base: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String, Value) {
     let mut request = http()
         .post(format!("{base}/mcp"))
         .header("content-type", "application/json")
-        .body(body.to_string());
+        .body(body.to_owned());
     if !headers.iter().any(|(name, _)| *name == "accept") {
         request = request.header("accept", ACCEPT_BOTH);
     }
@@ -152,6 +161,27 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         // A tools/call whose params are not a call's.
         json!({"jsonrpc": "2.0", "id": 16, "method": "tools/call", "params": {"name": 5}}),
         json!({"jsonrpc": "2.0", "id": 17, "method": "tools/call", "params": []}),
+        // A tools/call that is not a request's shape, or not a valid one, or asks for
+        // what only rmcp serves (`_meta`): the direct path reads calls itself.
+        json!({"jsonrpc": "2.0", "id": 18, "method": "tools/call",
+               "params": {"name": "echo"}, "result": {}}),
+        json!({"jsonrpc": "2.0", "id": 19, "method": "tools/call",
+               "params": {"name": "echo"}, "error": null}),
+        json!({"jsonrpc": "1.0", "id": 20, "method": "tools/call", "params": {"name": "echo"}}),
+        json!({"jsonrpc": "2.0", "id": null, "method": "tools/call", "params": {"name": "echo"}}),
+        json!({"jsonrpc": "2.0", "id": 2.5, "method": "tools/call", "params": {"name": "echo"}}),
+        json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call",
+               "params": {"name": "echo", "arguments": 5}}),
+        json!({"jsonrpc": "2.0", "id": 22, "method": "tools/call",
+               "params": {"name": "echo", "_meta": {"note": "kept"}}}),
+        json!({"jsonrpc": "2.0", "id": 23, "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"x": 3}, "unknown": true},
+               "extra": [1, 2]}),
+    ];
+    // Duplicate keys, which serde reads differently in a struct and through a buffer.
+    let texts = [
+        r#"{"jsonrpc":"2.0","id":24,"id":25,"method":"tools/call","params":{"name":"echo"}}"#,
+        r#"{"jsonrpc":"2.0","id":26,"method":"tools/call","params":{"name":"echo","name":"fail"}}"#,
     ];
     let header_sets: [&[(&str, &str)]; 6] = [
         &[],
@@ -172,6 +202,15 @@ async fn direct_dispatch_answers_as_rmcp_does() {
             );
             compared += 1;
         }
+        for text in texts {
+            let from_direct = answer_text(&direct.url, headers, text).await;
+            let from_rmcp = answer_text(&rmcp.url, headers, text).await;
+            assert_eq!(
+                from_direct, from_rmcp,
+                "direct and rmcp answer {text} with headers {headers:?} differently"
+            );
+            compared += 1;
+        }
     }
     // The handler saw the revision the header named, and the HTTP request parts.
     let (status, _, reply) = answer(
@@ -185,7 +224,7 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(seen["protocol"], "2025-06-18", "{seen}");
     assert_eq!(seen["http_parts"], true, "{seen}");
-    assert_eq!(compared, 114);
+    assert_eq!(compared, 174);
 }
 
 #[tokio::test]
