@@ -21,6 +21,18 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// The text `GET /metrics` answers at `base`.
+async fn metrics_text(base: &str) -> String {
+    http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn metrics_count_requests_tool_calls_and_auth_refusals_by_reason() {
     let (dir, _child, url, _log) = serve_with_keys(&["--stateless", "--metrics"]).await;
@@ -49,14 +61,7 @@ async fn metrics_count_requests_tool_calls_and_auth_refusals_by_reason() {
         StatusCode::UNAUTHORIZED
     );
 
-    let text = http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&base).await;
     let requests = |status| {
         sample(
             &text,
@@ -108,14 +113,7 @@ async fn an_unused_session_rests_and_answers_its_next_call() {
     .await;
     let base = url.trim_end_matches("/mcp").to_owned();
     let gauges = || async {
-        let text = http()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&base).await;
         (
             sample(&text, "mcp_open_sessions", &[]),
             sample(&text, "mcp_resting_sessions", &[]),
