@@ -9,6 +9,7 @@
 
 mod growth;
 mod peers;
+mod plot;
 mod report;
 mod session;
 pub(crate) mod sse_load;
@@ -342,7 +343,11 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
         load_seconds,
         measure_seconds_per_point: options.duration,
     };
-    report::write(&bench.results, &bench.growth, &held, &extras, &dir)
+    report::write(&bench.results, &bench.growth, &held, &extras, &dir)?;
+    let chart = dir.join("growth.svg");
+    plot::write(&bench.growth, &held, &chart)?;
+    println!("charts: {}", chart.display());
+    Ok(())
 }
 
 /// What the peer rows need from the bench.
