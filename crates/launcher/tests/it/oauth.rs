@@ -215,7 +215,12 @@ async fn a_client_without_a_token_connects_through_oauth_with_the_printed_pairin
         listed.status.success() && text.contains(&client_id) && text.contains("dev test"),
         "{text}"
     );
-    assert!(oauth(&["revoke", &client_id]).status.success());
+    let revoked = oauth(&["revoke", &client_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
     let refreshed = refresh(
         &metadata,
         &client_id,
