@@ -137,6 +137,7 @@ pub enum OauthAction {
     /// Revoke a client: remove it and its refresh tokens.
     Revoke {
         /// The client_id, as `oauth clients` lists it.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -704,6 +705,19 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn oauth_revoke_takes_a_client_id_that_starts_with_a_hyphen() {
+        // Ids from before they were hex could start with `-`.
+        let cli = Cli::try_parse_from(["dice-mcp", "oauth", "revoke", "-Cx_9"]).unwrap();
+        let Command::Oauth(args) = cli.command else {
+            panic!("not oauth: {cli:?}");
+        };
+        let OauthAction::Revoke { client_id } = args.action else {
+            panic!("not revoke: {args:?}");
+        };
+        assert_eq!(client_id, "-Cx_9");
     }
 
     #[test]

@@ -173,6 +173,16 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// A new `client_id`: 128 random bits in lowercase hex. Not base64url like the secrets: an
+/// id the owner types (`dice-mcp oauth revoke ID`) must never start with `-`, which a
+/// command line reads as a flag.
+fn new_client_id() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// An OAuth error answer in JSON (RFC 6749 §5.2, RFC 7591 §3.2.2), never cached.
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
     let mut response = (
@@ -294,7 +304,7 @@ async fn register(
         );
     }
     let client_name = client_name.map(|name| name.chars().take(200).collect::<String>());
-    let client_id = random_token();
+    let client_id = new_client_id();
     let secret = (method != "none").then(random_token);
     let registered_at = now();
     let client = Client {
@@ -1006,4 +1016,23 @@ fn percent_decode(text: &str) -> String {
         .next()
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_hex_and_never_start_with_a_hyphen() {
+        // As base64url, one id in 64 started with `-` (a flag to `oauth revoke`).
+        for _ in 0..1000 {
+            let id = new_client_id();
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+        }
+    }
 }
