@@ -3,7 +3,9 @@
 //! secrets are kept only as their SHA-256: the file alone lets nobody call the server.
 //!
 //! With a file, every change reads it first, so what another process did meanwhile (the
-//! owner revoking a client from the command line) is seen.
+//! owner revoking a client from the command line) is seen; and a change holds a lock on a
+//! file beside it (`*.lock`) from that read to its write, so two processes changing the
+//! store at once take turns rather than one undoing the other.
 
 use std::{
     collections::BTreeMap,
@@ -141,6 +143,7 @@ impl Store {
     /// Reads (the file, if any), applies `change`, and writes back.
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut StoreData) -> R) -> Result<R, Error> {
         let mut data = self.data.lock().unwrap_or_else(PoisonError::into_inner);
+        let _turn = self.path.as_deref().map(lock).transpose()?;
         if let Some(path) = &self.path {
             *data = read(path)?;
         }
@@ -191,6 +194,26 @@ impl Store {
             data.clients.remove(client_id).is_some()
         })
     }
+}
+
+/// The lock beside the store at `path`, held (exclusively, across processes) until the
+/// returned file is dropped. The store file itself is replaced by each write, so the lock
+/// is on a file of its own, which stays.
+fn lock(path: &Path) -> Result<std::fs::File, Error> {
+    let failed = |source| Error::Store {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path.with_extension("lock")).map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(file)
 }
 
 fn read(path: &Path) -> Result<StoreData, Error> {
@@ -271,6 +294,32 @@ mod tests {
             "the first store sees the revocation"
         );
         assert!(!store.revoke("c1").unwrap());
+    }
+
+    #[test]
+    fn two_processes_changing_the_file_at_once_lose_nothing() {
+        // Two stores on one file stand for `dev` and `dice-mcp oauth revoke`: each change
+        // reads the file, changes it and writes it back, and without the lock a write made
+        // between another's read and write was undone by it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oauth.json");
+        let writers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let store = Store::open(&path).unwrap();
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        store
+                            .update(|data| data.clients.insert(format!("{name}{i}"), client(name)))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(Store::open(&path).unwrap().clients().unwrap().len(), 200);
     }
 
     #[test]
