@@ -28,7 +28,7 @@ use crate::{
     constant_time_eq,
     pairing::{Attempt, Pairing},
     redirect,
-    store::{Client, Refresh, StoreData, now, sha256_hex},
+    store::{Client, Refresh, StoreData, hex, now, sha256_hex},
 };
 
 /// RFC 8414 metadata.
@@ -177,10 +177,7 @@ fn random_token() -> String {
 /// id the owner types (`dice-mcp oauth revoke ID`) must never start with `-`, which a
 /// command line reads as a flag.
 fn new_client_id() -> String {
-    rand::random::<[u8; 16]>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&rand::random::<[u8; 16]>())
 }
 
 /// An OAuth error answer in JSON (RFC 6749 §5.2, RFC 7591 §3.2.2), never cached.

@@ -109,10 +109,12 @@ pub(crate) fn now() -> u64 {
 
 /// SHA-256 of `value`, hex.
 pub(crate) fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&Sha256::digest(value.as_bytes()))
+}
+
+/// `bytes` in lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl Store {
@@ -198,7 +200,8 @@ impl Store {
 
 /// The lock beside the store at `path`, held (exclusively, across processes) until the
 /// returned file is dropped. The store file itself is replaced by each write, so the lock
-/// is on a file of its own, which stays.
+/// is on a file of its own, which stays. Every change takes it first, so this is where the
+/// store's directory is made.
 fn lock(path: &Path) -> Result<std::fs::File, Error> {
     let failed = |source| Error::Store {
         path: path.to_owned(),
@@ -207,13 +210,18 @@ fn lock(path: &Path) -> Result<std::fs::File, Error> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path.with_extension("lock")).map_err(failed)?;
+    let file = open_private(&path.with_extension("lock"), false).map_err(failed)?;
     file.lock().map_err(failed)?;
     Ok(file)
+}
+
+/// `file` opened for writing, created with mode 0600 if it is not there.
+fn open_private(file: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file)
 }
 
 fn read(path: &Path) -> Result<StoreData, Error> {
@@ -231,26 +239,20 @@ fn read(path: &Path) -> Result<StoreData, Error> {
 }
 
 /// Writes `data` to a temporary file beside `path` (mode 0600), then renames it over
-/// `path`: a reader sees the old file or the new one, never half of one.
+/// `path`: a reader sees the old file or the new one, never half of one. Called under the
+/// change's [`lock`], which made the directory.
 fn write(path: &Path, data: &StoreData) -> Result<(), Error> {
     use std::io::Write;
     let failed = |source| Error::Store {
         path: path.to_owned(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(failed)?;
-    }
     let json = serde_json::to_vec_pretty(data).map_err(|source| Error::DamagedStore {
         path: path.to_owned(),
         source,
     })?;
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary).map_err(failed)?;
+    let mut file = open_private(&temporary, true).map_err(failed)?;
     file.write_all(&json)
         .and_then(|()| file.sync_all())
         .map_err(failed)?;
