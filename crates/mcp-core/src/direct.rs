@@ -115,6 +115,18 @@ where
     H: ServerHandler,
     F: Fn() -> H + Send + Sync + 'static,
 {
+    /// `message`, of `revision` (an index into [`REVISIONS`]), served by a new handler as
+    /// rmcp's stateless path serves it.
+    async fn serve(
+        &self,
+        revision: usize,
+        message: JsonRpcRequest<ClientRequest>,
+        parts: axum::http::request::Parts,
+    ) -> Response {
+        let handler = (self.factory)();
+        dispatch(&handler, message, parts, self.peer(revision)).await
+    }
+
     /// The peer for `revision` (an index into [`REVISIONS`]).
     fn peer(&self, revision: usize) -> Peer<RoleServer> {
         let peers = self.peers.get_or_init(|| {
@@ -164,13 +176,11 @@ where
             let inner = Arc::clone(&self.inner);
             let (parts, _) = request.into_parts();
             return Box::pin(async move {
-                let peer = inner.peer(call.revision);
-                let handler = (inner.factory)();
                 let message = JsonRpcRequest::new(
                     call.id,
                     ClientRequest::CallToolRequest(CallToolRequest::new(call.params)),
                 );
-                Ok(dispatch(&handler, message, parts, peer).await)
+                Ok(inner.serve(call.revision, message, parts).await)
             });
         }
         let mut rmcp = self.rmcp.clone();
@@ -196,11 +206,7 @@ where
                 .and_then(|envelope| parse_request(&bytes, envelope.method.as_deref()))
                 .filter(|message| served_directly(&message.request));
             match message {
-                Some(message) => {
-                    let peer = inner.peer(revision);
-                    let handler = (inner.factory)();
-                    Ok(dispatch(&handler, message, parts, peer).await)
-                }
+                Some(message) => Ok(inner.serve(revision, message, parts).await),
                 // Whatever else (and what rmcp refuses) is rmcp's to answer.
                 None => {
                     let request = Request::from_parts(parts, Body::from(bytes));

@@ -191,18 +191,14 @@ async fn direct_dispatch_answers_as_rmcp_does() {
         &[(PROTOCOL_VERSION_HEADER, "1999-01-01")],
         &[("accept", "application/json")],
     ];
+    let texts: Vec<String> = bodies
+        .iter()
+        .map(Value::to_string)
+        .chain(texts.map(String::from))
+        .collect();
     let mut compared = 0;
     for headers in header_sets {
-        for body in &bodies {
-            let from_direct = answer(&direct.url, headers, body).await;
-            let from_rmcp = answer(&rmcp.url, headers, body).await;
-            assert_eq!(
-                from_direct, from_rmcp,
-                "direct and rmcp answer {body} with headers {headers:?} differently"
-            );
-            compared += 1;
-        }
-        for text in texts {
+        for text in &texts {
             let from_direct = answer_text(&direct.url, headers, text).await;
             let from_rmcp = answer_text(&rmcp.url, headers, text).await;
             assert_eq!(
